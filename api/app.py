@@ -1,0 +1,122 @@
+"""create_app(): plugins, controllers, OpenAPI, lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme, Server, Tag
+
+from api.auth import provide_context
+from api.controllers.agencies import AgencyController, ApiKeyController, AuditController, InvitationController, MemberController
+from api.controllers.auth import AuthController, InvitationAcceptController
+from api.controllers.brands import BrandController, CampaignController
+from api.controllers.health import bench_select1, healthz, readyz
+from api.middleware import IdempotencyMiddleware, RequestContextMiddleware
+from api.problems import EXCEPTION_HANDLERS
+from domain.core import logs
+from domain.core.db import create_engine, session_factory
+from domain.core.security import AccessTokens, Passwords
+from domain.core.settings import Settings, get_settings
+
+API_VERSION = "1.0.0"
+
+TAGS = [
+    Tag(name="Auth", description="Sign up, sign in, tokens"),
+    Tag(name="Agency", description="The agency (tenant) you work in"),
+    Tag(name="Members", description="Team members, roles, invitations"),
+    Tag(name="API keys", description="Keys for integrators, scoped per area"),
+    Tag(name="Brands", description="The agency's clients and what it knows about them"),
+    Tag(name="Campaigns", description="Campaigns planned for a brand"),
+    Tag(name="Audit", description="Who did what, when"),
+    Tag(name="Health", description="Liveness and readiness"),
+]
+
+
+def openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="Chorus API",
+        version=API_VERSION,
+        description=(
+            "The API for agencies that run social media for many client brands.\n\n"
+            "Authenticate with `Authorization: Bearer <token>`: an access token from `signIn`, or an API key. "
+            "Errors are RFC 9457 problem documents (`application/problem+json`) with a stable `type`. "
+            "Lists are cursor-paginated (`limit`, `cursor`, `next_cursor`). POST accepts `Idempotency-Key`; "
+            "updates accept `If-Match` with the ETag from a read."
+        ),
+        servers=[Server(url="/", description="This server")],
+        tags=TAGS,
+        path="/docs",
+        render_plugins=[ScalarRenderPlugin(path="/")],
+        components=Components(
+            security_schemes={
+                "BearerAuth": SecurityScheme(
+                    type="http",
+                    scheme="bearer",
+                    description="An access token (JWT) from signIn, or an API key (chk_...).",
+                )
+            }
+        ),
+        security=[{"BearerAuth": []}],
+        use_handler_docstrings=False,
+    )
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    logs.configure(settings.log_level, settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        engine = create_engine(
+            settings.app_url(), pool_size=settings.db_pool_size, statement_timeout_ms=settings.db_statement_timeout_ms
+        )
+        app.state.engine = engine
+        app.state.session_factory = session_factory(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    handlers = [
+        AuthController,
+        InvitationAcceptController,
+        AgencyController,
+        MemberController,
+        InvitationController,
+        ApiKeyController,
+        BrandController,
+        CampaignController,
+        AuditController,
+        healthz,
+        readyz,
+    ]
+    if settings.bench_endpoints:
+        handlers.append(bench_select1)
+
+    state = State(
+        {
+            "settings": settings,
+            "tokens": AccessTokens(settings.jwt_secret(), settings.access_token_ttl_seconds),
+            "passwords": Passwords(settings.argon2_time_cost, settings.argon2_memory_kib),
+        }
+    )
+    return Litestar(
+        route_handlers=handlers,
+        dependencies={"ctx": Provide(provide_context)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[RequestContextMiddleware, IdempotencyMiddleware],
+        openapi_config=openapi_config(),
+        lifespan=[lifespan],
+        state=state,
+        request_max_body_size=settings.max_body_bytes,
+        cors_config=CORSConfig(allow_origins=[], allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match"]),
+        logging_config=None,
+        debug=False,
+    )

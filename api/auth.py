@@ -1,0 +1,122 @@
+"""Credentials -> Principal, the per-request transaction, and the route guard.
+
+A route states what it needs in `opt`: `{"action": Action.X}` (a role or API-key scope
+must allow it) or `{"public": True}`. Both are checked by tests over every route.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from litestar import Request
+from litestar.datastructures import State
+
+from domain.agencies.rules import Action, Principal
+from domain.agencies.service import API_KEY_PREFIX, principal_for_access, principal_for_api_key
+from domain.core.context import Context
+from domain.core.db import scoped_session
+from domain.core.errors import AuthenticationRequiredError, PermissionDeniedError
+from domain.core.security import AccessTokens, OpaqueToken
+
+
+@dataclass(frozen=True)
+class Credential:
+    """What the Authorization header claims, before the database confirms it."""
+
+    agency_id: UUID
+    user_id: UUID | None = None
+    api_key: OpaqueToken | None = None
+
+    @property
+    def owner(self) -> str:
+        return f"user:{self.user_id}" if self.user_id else f"key:{self.api_key.hashed}"  # type: ignore[union-attr]
+
+
+def read_credential(headers: Any, tokens: AccessTokens) -> Credential | None:
+    header = headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value:
+        raise AuthenticationRequiredError("Use 'Authorization: Bearer <access token or API key>'")
+    value = value.strip()
+    if value.startswith(API_KEY_PREFIX + "_"):
+        key = OpaqueToken.parse(value, API_KEY_PREFIX)
+        if key is None:
+            raise AuthenticationRequiredError("The API key is not valid")
+        return Credential(agency_id=key.agency_id, api_key=key)
+    claims = tokens.verify(value)
+    if claims is None:
+        raise AuthenticationRequiredError("The access token is not valid or has expired")
+    return Credential(agency_id=claims.agency_id, user_id=claims.user_id)
+
+
+def required_action(request: Request[Any, Any, Any]) -> Action | None:
+    return request.route_handler.opt.get("action")
+
+
+async def _resolve(session: Any, credential: Credential) -> Principal | None:
+    if credential.api_key is not None:
+        return await principal_for_api_key(session, credential.api_key)
+    return await principal_for_access(session, credential.user_id, credential.agency_id)  # type: ignore[arg-type]
+
+
+async def provide_context(request: Request[Any, Any, Any], state: State) -> AsyncGenerator[Context, None]:
+    """One transaction per request: commit when the handler succeeds, roll back otherwise."""
+    credential = read_credential(request.headers, state.tokens)
+    if credential is None:
+        raise AuthenticationRequiredError("Send 'Authorization: Bearer <access token or API key>'")
+    session = scoped_session(state.session_factory, agency_id=credential.agency_id, user_id=credential.user_id)
+    try:
+        principal = await _resolve(session, credential)
+        if principal is None:
+            raise AuthenticationRequiredError("The credential is not valid for this agency")
+        action = required_action(request)
+        if action is None or not principal.can(action):
+            raise PermissionDeniedError(
+                f"This {'API key' if principal.api_key_id else 'role'} may not perform "
+                f"{action.value if action else 'this action'}"
+            )
+        request.state.principal = principal
+        yield Context(session, principal, request.state.get("request_id"))
+        await session.commit()
+    except BaseException:
+        # Shielded so a cancelled request still returns its connection clean to the pool.
+        await asyncio.shield(session.rollback())
+        raise
+    finally:
+        await asyncio.shield(session.close())
+
+
+async def provide_session(state: State) -> AsyncGenerator[Any, None]:
+    """For public routes (sign-up, sign-in): the tenant is learnt inside the use case."""
+    session = scoped_session(state.session_factory)
+    try:
+        yield session
+        await session.commit()
+    except BaseException:
+        await asyncio.shield(session.rollback())
+        raise
+    finally:
+        await asyncio.shield(session.close())
+
+
+def if_match_version(request: Request[Any, Any, Any]) -> int | None:
+    """`If-Match: "3"` -> 3. A missing header or `*` means no precondition."""
+    header = request.headers.get("if-match")
+    if header is None or header.strip() == "*":
+        return None
+    tag = header.strip().removeprefix("W/").strip('"')
+    if not tag.isdigit():
+        from domain.core.errors import PreconditionFailedError
+
+        raise PreconditionFailedError("If-Match must be an ETag this API returned, such as \"3\"")
+    return int(tag)
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'

@@ -1,0 +1,114 @@
+"""The `chorus` command: run, db upgrade, seed, openapi."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from domain.core.settings import ROOT, Settings, get_settings
+
+
+def _ensure_database(settings: Settings) -> Settings:
+    """With no CHORUS_DATABASE_URL, start the embedded PostgreSQL and point at it."""
+    if settings.database_url:
+        return settings
+    from domain.core import embedded_db
+
+    _, url = embedded_db.start(settings.data_dir / "pg")
+    os.environ["CHORUS_DATABASE_URL"] = url
+    print(f"• embedded PostgreSQL running (data in {settings.data_dir / 'pg'})")
+    return _reload()
+
+
+def _ensure_secret(settings: Settings) -> Settings:
+    if settings.secret_key:
+        return settings
+    path = settings.data_dir / "secret.key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    os.environ["CHORUS_SECRET_KEY"] = path.read_text().strip()
+    return _reload()
+
+
+def _reload() -> Settings:
+    get_settings.cache_clear()
+    return get_settings()
+
+
+def cmd_db_upgrade(settings: Settings, revision: str = "head") -> None:
+    from domain.core import migrate
+
+    migrate.upgrade(settings.owner_url(), revision)
+    print(f"• database migrated to {revision}")
+
+
+def cmd_seed(settings: Settings) -> None:
+    from domain.seed import seed_demo
+
+    info = asyncio.run(seed_demo(settings))
+    print("• demo data ready")
+    print(f"    sign in:  POST /v1/auth/token  {{\"email\": \"{info['email']}\", \"password\": \"{info['password']}\"}}")
+    print(f"    API key:  Authorization: Bearer {info['api_key']}")
+    print(f"    brand:    {info['brand_name']} ({info['brand_id']})")
+
+
+def cmd_openapi(settings: Settings, out: Path) -> None:
+    from api.app import create_app
+
+    document = create_app(settings).openapi_schema.to_schema()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    print(f"• wrote {out}")
+
+
+def cmd_run(settings: Settings, reload_code: bool = False) -> None:
+    import uvicorn
+
+    from api.app import create_app
+
+    cmd_db_upgrade(settings)
+    cmd_seed(settings)
+    base = f"http://{settings.host}:{settings.port}"
+    print(f"• Chorus API on {base}   docs: {base}/docs   OpenAPI: {base}/docs/openapi.json")
+    print("  Ctrl-C stops everything this command started.")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="chorus", description="Chorus API")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="migrate, seed the demo agency and serve the API")
+    db = sub.add_parser("db", help="database commands")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    up = db_sub.add_parser("upgrade", help="apply migrations to CHORUS_DATABASE_URL")
+    up.add_argument("revision", nargs="?", default="head")
+    sub.add_parser("seed", help="create the demo agency (idempotent)")
+    openapi = sub.add_parser("openapi", help="write the OpenAPI document")
+    openapi.add_argument("--out", type=Path, default=ROOT / "openapi" / "openapi.json")
+    args = parser.parse_args(argv)
+
+    settings = get_settings()
+    if args.command == "openapi":
+        # The document does not depend on the database or secrets.
+        os.environ.setdefault("CHORUS_SECRET_KEY", "openapi-generation")
+        os.environ.setdefault("CHORUS_DATABASE_URL", "postgresql://unused@localhost/unused")
+        cmd_openapi(_reload(), args.out)
+        return
+    settings = _ensure_secret(_ensure_database(settings))
+    if args.command == "run":
+        cmd_run(settings)
+    elif args.command == "db":
+        cmd_db_upgrade(settings, args.revision)
+    elif args.command == "seed":
+        cmd_seed(settings)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])

@@ -1,0 +1,83 @@
+"""Database base classes, engines and the per-transaction tenant setting.
+
+Row-level security reads `app.agency_id` and `app.user_id`; they are set with
+`set_config(..., true)` (transaction-local) at the start of every transaction from
+`session.info`, so a pooled connection never carries one request's tenant into the next.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from advanced_alchemy.base import UUIDv7AuditBase, orm_registry
+from sqlalchemy import ForeignKey, event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
+
+Base = UUIDv7AuditBase
+metadata = orm_registry.metadata
+
+TENANT_KEY = "agency_id"
+USER_KEY = "user_id"
+
+
+class TenantMixin:
+    """Every tenant-owned row carries `agency_id`; RLS policies key on it."""
+
+    @declared_attr
+    def agency_id(cls) -> Mapped[UUID]:  # noqa: N805
+        return mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"), index=True, nullable=False)
+
+
+_SET_CONTEXT = text("SELECT set_config('app.agency_id', :agency, true), set_config('app.user_id', :user, true)")
+
+
+@event.listens_for(Session, "after_begin")
+def _set_tenant(session: Session, transaction: Any, connection: Any) -> None:
+    agency = session.info.get(TENANT_KEY)
+    user = session.info.get(USER_KEY)
+    connection.execute(_SET_CONTEXT, {"agency": str(agency) if agency else "", "user": str(user) if user else ""})
+
+
+def create_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 15_000) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=False,
+        pool_timeout=10,
+        connect_args={
+            "timeout": 10,
+            "command_timeout": max(statement_timeout_ms / 1000 + 5, 10),
+            "server_settings": {
+                "statement_timeout": str(statement_timeout_ms),
+                "idle_in_transaction_session_timeout": "60000",
+                "application_name": "chorus",
+            },
+        },
+    )
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
+
+
+def scoped_session(
+    factory: async_sessionmaker[AsyncSession], *, agency_id: UUID | None = None, user_id: UUID | None = None
+) -> AsyncSession:
+    session = factory()
+    session.info[TENANT_KEY] = agency_id
+    session.info[USER_KEY] = user_id
+    return session
+
+
+async def set_tenant(session: AsyncSession, *, agency_id: UUID | None, user_id: UUID | None = None) -> None:
+    """Change the tenant inside an open transaction (sign-in learns the agency midway)."""
+    session.info[TENANT_KEY] = agency_id
+    if user_id is not None:
+        session.info[USER_KEY] = user_id
+    await session.execute(
+        _SET_CONTEXT,
+        {"agency": str(agency_id) if agency_id else "", "user": str(session.info.get(USER_KEY) or "")},
+    )

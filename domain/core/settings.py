@@ -1,0 +1,108 @@
+"""Settings from CHORUS_* environment variables (documented in README.md)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[2]
+APP_DB_ROLE = "chorus_app"
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(f"CHORUS_{name}")
+    return value if value not in (None, "") else default
+
+
+def _int(name: str, default: int) -> int:
+    return int(_env(name, str(default)))  # type: ignore[arg-type]
+
+
+def _bool(name: str, default: bool) -> bool:
+    return (_env(name, "1" if default else "0") or "").lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Owner URL: migrations and seeding run as the role that owns the tables.
+    database_url: str | None = None
+    # The app connects as a role that neither owns the tables nor bypasses RLS.
+    app_database_url: str | None = None
+    data_dir: Path = ROOT / ".data"
+    secret_key: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    invitation_ttl_seconds: int = 7 * 24 * 3600
+    idempotency_ttl_seconds: int = 24 * 3600
+    max_body_bytes: int = 1_048_576
+    page_size_default: int = 50
+    page_size_max: int = 200
+    db_pool_size: int = 10
+    db_statement_timeout_ms: int = 15_000
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65_536
+    log_level: str = "INFO"
+    log_json: bool = True
+    bench_endpoints: bool = False
+    public_base_url: str = "http://127.0.0.1:8000"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            database_url=_env("DATABASE_URL"),
+            app_database_url=_env("APP_DATABASE_URL"),
+            data_dir=Path(_env("DATA_DIR", str(ROOT / ".data"))),  # type: ignore[arg-type]
+            secret_key=_env("SECRET_KEY"),
+            host=_env("HOST", "127.0.0.1"),  # type: ignore[arg-type]
+            port=_int("PORT", 8000),
+            access_token_ttl_seconds=_int("ACCESS_TOKEN_TTL", 900),
+            refresh_token_ttl_seconds=_int("REFRESH_TOKEN_TTL", 30 * 24 * 3600),
+            invitation_ttl_seconds=_int("INVITATION_TTL", 7 * 24 * 3600),
+            idempotency_ttl_seconds=_int("IDEMPOTENCY_TTL", 24 * 3600),
+            max_body_bytes=_int("MAX_BODY_BYTES", 1_048_576),
+            page_size_default=_int("PAGE_SIZE_DEFAULT", 50),
+            page_size_max=_int("PAGE_SIZE_MAX", 200),
+            db_pool_size=_int("DB_POOL_SIZE", 10),
+            db_statement_timeout_ms=_int("DB_STATEMENT_TIMEOUT_MS", 15_000),
+            argon2_time_cost=_int("ARGON2_TIME_COST", 3),
+            argon2_memory_kib=_int("ARGON2_MEMORY_KIB", 65_536),
+            log_level=_env("LOG_LEVEL", "INFO"),  # type: ignore[arg-type]
+            log_json=_bool("LOG_JSON", True),
+            bench_endpoints=_bool("BENCH_ENDPOINTS", False),
+            public_base_url=_env("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),  # type: ignore[arg-type]
+        )
+
+    def owner_url(self) -> str:
+        if not self.database_url:
+            raise RuntimeError("CHORUS_DATABASE_URL is not set (the CLI starts an embedded PostgreSQL when it is unset)")
+        return to_asyncpg(self.database_url)
+
+    def app_url(self) -> str:
+        if self.app_database_url:
+            return to_asyncpg(self.app_database_url)
+        # Same server and database, as the non-owner application role.
+        return make_url(self.owner_url()).set(username=APP_DB_ROLE, password=None).render_as_string(hide_password=False)
+
+    def jwt_secret(self) -> str:
+        if self.secret_key:
+            return self.secret_key
+        raise RuntimeError("CHORUS_SECRET_KEY is not set")
+
+
+def to_asyncpg(url: str) -> str:
+    parsed = make_url(url)
+    if parsed.drivername in {"postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"}:
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    return parsed.render_as_string(hide_password=False)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()
