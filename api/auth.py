@@ -19,7 +19,7 @@ from domain.agencies.rules import Action, Principal
 from domain.agencies.service import API_KEY_PREFIX, principal_for_access, principal_for_api_key
 from domain.core.context import Context
 from domain.core.db import scoped_session
-from domain.core.errors import AuthenticationRequiredError, PermissionDeniedError
+from domain.core.errors import AuthenticationRequiredError, DomainError, PermissionDeniedError
 from domain.core.security import AccessTokens, OpaqueToken
 
 
@@ -98,6 +98,9 @@ async def provide_session(state: State) -> AsyncGenerator[Any, None]:
     try:
         yield session
         await session.commit()
+    except DomainError as err:
+        await (session.commit() if err.keep_changes else asyncio.shield(session.rollback()))
+        raise
     except BaseException:
         await asyncio.shield(session.rollback())
         raise

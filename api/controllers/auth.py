@@ -4,7 +4,7 @@ from typing import Any
 
 from litestar import Controller, Request, post
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from api.auth import provide_session
@@ -15,7 +15,7 @@ from domain.agencies.service import AuthService
 from domain.core.context import Context
 
 
-def _auth_service(session: Any, state: State) -> AuthService:
+def _auth_service(session: NamedDependency[Any], state: State) -> AuthService:
     settings = state.settings
     return AuthService(
         session=session,
@@ -44,7 +44,7 @@ class AuthController(Controller):
         security=[],
         responses=problems(400, 409, 413, 422, 429),
     )
-    async def sign_up(self, data: s.SignUp, session: Any, state: State, request: Request[Any, Any, Any]) -> s.TokenPair:
+    async def sign_up(self, data: JSONBody[s.SignUp], session: NamedDependency[Any], state: State, request: Request[Any, Any, Any]) -> s.TokenPair:
         return await _auth_service(session, state).sign_up(data, request.state.get("request_id"))
 
     @post(
@@ -58,7 +58,7 @@ class AuthController(Controller):
         security=[],
         responses=problems(400, 401, 403, 409, 422, 429),
     )
-    async def sign_in(self, data: s.SignIn, session: Any, state: State) -> s.TokenPair:
+    async def sign_in(self, data: JSONBody[s.SignIn], session: NamedDependency[Any], state: State) -> s.TokenPair:
         return await _auth_service(session, state).sign_in(data)
 
     @post(
@@ -70,7 +70,7 @@ class AuthController(Controller):
         security=[],
         responses=problems(400, 401, 422, 429),
     )
-    async def refresh(self, data: s.RefreshRequest, session: Any, state: State) -> s.TokenPair:
+    async def refresh(self, data: JSONBody[s.RefreshRequest], session: NamedDependency[Any], state: State) -> s.TokenPair:
         return await _auth_service(session, state).refresh(data.refresh_token)
 
     @post(
@@ -82,7 +82,7 @@ class AuthController(Controller):
         security=[],
         responses=problems(400, 422, 429),
     )
-    async def sign_out(self, data: s.RefreshRequest, session: Any, state: State) -> None:
+    async def sign_out(self, data: JSONBody[s.RefreshRequest], session: NamedDependency[Any], state: State) -> None:
         await _auth_service(session, state).sign_out(data.refresh_token)
 
     @post(
@@ -93,7 +93,7 @@ class AuthController(Controller):
         opt={"action": Action.AGENCY_READ},
         responses=problems(400, 401, 403, 404, 422, 429),
     )
-    async def switch(self, data: s.SwitchAgency, ctx: Context, state: State) -> s.TokenPair:
+    async def switch(self, data: JSONBody[s.SwitchAgency], ctx: NamedDependency[Context], state: State) -> s.TokenPair:
         return await _auth_service(ctx.session, state).switch(ctx.principal, data.agency_id)
 
 
@@ -112,6 +112,6 @@ class InvitationAcceptController(Controller):
         responses=problems(400, 401, 409, 410, 413, 422, 429),
     )
     async def accept(
-        self, data: s.AcceptInvitation, session: Any, state: State, request: Request[Any, Any, Any]
+        self, data: JSONBody[s.AcceptInvitation], session: NamedDependency[Any], state: State, request: Request[Any, Any, Any]
     ) -> s.TokenPair:
         return await _auth_service(session, state).accept_invitation(data, request.state.get("request_id"))

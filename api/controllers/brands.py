@@ -4,8 +4,9 @@ from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
 
+from litestar.di import NamedDependency
 from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from api.auth import etag, if_match_version
@@ -18,9 +19,9 @@ from domain.brands.rules import BrandStatus, CampaignStatus
 from domain.brands.service import BrandService, CampaignService, brand_out, campaign_out
 from domain.core.context import Context
 
-BrandSort = Annotated[str | None, Parameter(description="name, -name, created_at or -created_at (default name)")]
+BrandSort = Annotated[str | None, QueryParameter(description="name, -name, created_at or -created_at (default name)")]
 CampaignSort = Annotated[
-    str | None, Parameter(description="start_date, name or created_at, '-' for descending (default start_date)")
+    str | None, QueryParameter(description="start_date, name or created_at, '-' for descending (default start_date)")
 ]
 
 
@@ -31,22 +32,22 @@ class BrandController(Controller):
     @get("/", operation_id="listBrands", summary="Brands (clients) of the agency", opt={"action": Action.BRANDS_READ},
          responses=problems(*LIST))
     async def list_brands(
-        self, ctx: Context, limit: Limit = 50, cursor: Cursor = None, sort: BrandSort = None,
-        status: BrandStatus | None = None,
-        q: Annotated[str | None, Parameter(max_length=100, description="Part of the name")] = None,
+        self, ctx: NamedDependency[Context], limit: Limit = 50, cursor: Cursor = None, sort: BrandSort = None,
+        status: FromQuery[BrandStatus | None] = None,
+        q: Annotated[str | None, QueryParameter(max_length=100, description="Part of the name")] = None,
     ) -> s.BrandPage:
         return page_out(s.BrandPage, await BrandService(ctx).list(page_request(limit, cursor, sort), status, q))
 
     @post("/", operation_id="createBrand", summary="Add a brand with its profile", opt={"action": Action.BRANDS_WRITE},
           responses=problems(*CREATE), status_code=HTTP_201_CREATED, response_headers=ETAG_HEADER)
-    async def create_brand(self, ctx: Context, data: s.BrandCreate) -> Response[s.BrandOut]:
+    async def create_brand(self, ctx: NamedDependency[Context], data: JSONBody[s.BrandCreate]) -> Response[s.BrandOut]:
         brand = await BrandService(ctx).create(data)
         return Response(brand_out(brand), status_code=HTTP_201_CREATED, headers={
             "ETag": etag(brand.version), "Location": f"/v1/brands/{brand.id}"})
 
     @get("/{brand_id:uuid}", operation_id="getBrand", summary="One brand with its profile",
          opt={"action": Action.BRANDS_READ}, responses=problems(*READ), response_headers=ETAG_HEADER)
-    async def get_brand(self, ctx: Context, brand_id: UUID) -> Response[s.BrandOut]:
+    async def get_brand(self, ctx: NamedDependency[Context], brand_id: FromPath[UUID]) -> Response[s.BrandOut]:
         brand = await BrandService(ctx).get(brand_id)
         return Response(brand_out(brand), headers={"ETag": etag(brand.version)})
 
@@ -54,7 +55,7 @@ class BrandController(Controller):
            summary="Update a brand; profile fields given replace those parts; status archives",
            opt={"action": Action.BRANDS_WRITE}, responses=problems(*WRITE), response_headers=ETAG_HEADER)
     async def update_brand(
-        self, ctx: Context, brand_id: UUID, data: s.BrandUpdate, request: Request[Any, Any, Any],
+        self, ctx: NamedDependency[Context], brand_id: FromPath[UUID], data: JSONBody[s.BrandUpdate], request: Request[Any, Any, Any],
         if_match: Annotated[str | None, IF_MATCH] = None,
     ) -> Response[s.BrandOut]:
         brand = await BrandService(ctx).update(brand_id, data, if_match_version(request))
@@ -68,9 +69,9 @@ class CampaignController(Controller):
     @get("/", operation_id="listCampaigns", summary="Campaigns, filtered by brand, status or date",
          opt={"action": Action.CAMPAIGNS_READ}, responses=problems(*LIST))
     async def list_campaigns(
-        self, ctx: Context, limit: Limit = 50, cursor: Cursor = None, sort: CampaignSort = None,
-        brand_id: UUID | None = None, status: CampaignStatus | None = None,
-        active_on: Annotated[date | None, Parameter(description="Only campaigns running on this day")] = None,
+        self, ctx: NamedDependency[Context], limit: Limit = 50, cursor: Cursor = None, sort: CampaignSort = None,
+        brand_id: FromQuery[UUID | None] = None, status: FromQuery[CampaignStatus | None] = None,
+        active_on: Annotated[date | None, QueryParameter(description="Only campaigns running on this day")] = None,
     ) -> s.CampaignPage:
         page = await CampaignService(ctx).list(page_request(limit, cursor, sort), brand_id, status, active_on)
         return page_out(s.CampaignPage, page)
@@ -78,21 +79,21 @@ class CampaignController(Controller):
     @post("/", operation_id="createCampaign", summary="Plan a campaign for a brand",
           opt={"action": Action.CAMPAIGNS_WRITE}, responses=problems(*CREATE), status_code=HTTP_201_CREATED,
           response_headers=ETAG_HEADER)
-    async def create_campaign(self, ctx: Context, data: s.CampaignCreate) -> Response[s.CampaignOut]:
+    async def create_campaign(self, ctx: NamedDependency[Context], data: JSONBody[s.CampaignCreate]) -> Response[s.CampaignOut]:
         campaign = await CampaignService(ctx).create(data)
         return Response(campaign_out(campaign), status_code=HTTP_201_CREATED, headers={
             "ETag": etag(campaign.version), "Location": f"/v1/campaigns/{campaign.id}"})
 
     @get("/{campaign_id:uuid}", operation_id="getCampaign", summary="One campaign",
          opt={"action": Action.CAMPAIGNS_READ}, responses=problems(*READ), response_headers=ETAG_HEADER)
-    async def get_campaign(self, ctx: Context, campaign_id: UUID) -> Response[s.CampaignOut]:
+    async def get_campaign(self, ctx: NamedDependency[Context], campaign_id: FromPath[UUID]) -> Response[s.CampaignOut]:
         campaign = await CampaignService(ctx).get(campaign_id)
         return Response(campaign_out(campaign), headers={"ETag": etag(campaign.version)})
 
     @patch("/{campaign_id:uuid}", operation_id="updateCampaign", summary="Update a campaign",
            opt={"action": Action.CAMPAIGNS_WRITE}, responses=problems(*WRITE), response_headers=ETAG_HEADER)
     async def update_campaign(
-        self, ctx: Context, campaign_id: UUID, data: s.CampaignUpdate, request: Request[Any, Any, Any],
+        self, ctx: NamedDependency[Context], campaign_id: FromPath[UUID], data: JSONBody[s.CampaignUpdate], request: Request[Any, Any, Any],
         if_match: Annotated[str | None, IF_MATCH] = None,
     ) -> Response[s.CampaignOut]:
         campaign = await CampaignService(ctx).update(campaign_id, data, if_match_version(request))
@@ -100,5 +101,5 @@ class CampaignController(Controller):
 
     @delete("/{campaign_id:uuid}", operation_id="deleteCampaign", summary="Delete a campaign",
             opt={"action": Action.CAMPAIGNS_WRITE}, responses=problems(*DELETE), status_code=HTTP_204_NO_CONTENT)
-    async def delete_campaign(self, ctx: Context, campaign_id: UUID) -> None:
+    async def delete_campaign(self, ctx: NamedDependency[Context], campaign_id: FromPath[UUID]) -> None:
         await CampaignService(ctx).delete(campaign_id)

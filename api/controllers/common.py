@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 
 from domain.core.pagination import PageRequest
 
-Limit = Annotated[int, Parameter(ge=1, le=200, description="Page size (at most 200)")]
+Limit = Annotated[int, QueryParameter(ge=1, le=200, description="Page size (at most 200)")]
 Cursor = Annotated[
-    str | None, Parameter(max_length=500, description="`next_cursor` from the previous page; omit for the first page")
+    str | None, QueryParameter(max_length=500, description="`next_cursor` from the previous page; omit for the first page")
 ]
 
 

@@ -143,14 +143,14 @@ class AuthService:
         if stored.rotated_at is not None:
             # A rotated token came back: someone holds a copy. End the whole chain.
             await self._revoke_family(stored.family_id)
-            raise InvalidCredentialsError("The refresh token was already used; sign in again", reused=True)
+            raise InvalidCredentialsError("The refresh token was already used; sign in again", keep_changes=True)
         await set_tenant(self.session, agency_id=token.agency_id, user_id=stored.user_id)
         membership = await self.session.scalar(
             select(Membership).where(Membership.agency_id == token.agency_id, Membership.user_id == stored.user_id)
         )
         if membership is None:
             await self._revoke_family(stored.family_id)
-            raise InvalidCredentialsError("You are no longer a member of this agency")
+            raise InvalidCredentialsError("You are no longer a member of this agency", keep_changes=True)
         stored.rotated_at = now()
         user = await self.session.get_one(User, stored.user_id)
         return await self._issue(user, token.agency_id, membership, family_id=stored.family_id)
@@ -266,7 +266,6 @@ class AuthService:
                     self.session.add(agency)
                 return agency
             except IntegrityError:
-                self.session.expunge(agency)
                 if data.agency_slug:
                     raise SlugTakenError(f"The agency slug {slug!r} is taken", field="agency_slug") from None
         raise SlugTakenError("Could not find a free slug; choose one", field="agency_slug")

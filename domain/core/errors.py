@@ -10,10 +10,19 @@ class DomainError(Exception):
     slug: ClassVar[str] = "bad-request"
     title: ClassVar[str] = "Bad request"
 
-    def __init__(self, detail: str | None = None, *, errors: list[dict[str, str]] | None = None, **extensions: Any):
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: list[dict[str, str]] | None = None,
+        keep_changes: bool = False,
+        **extensions: Any,
+    ):
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.errors = errors
+        # Security side effects (revoking a stolen token chain) must survive the error.
+        self.keep_changes = keep_changes
         self.extensions = extensions
 
 

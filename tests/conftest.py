@@ -1,0 +1,177 @@
+"""A real PostgreSQL for the whole run: embedded by default, or CHORUS_TEST_DATABASE_URL.
+
+Each run gets a fresh database, migrated once. Tests isolate themselves the way tenants
+do: every test signs up its own agencies, so nothing leaks between them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+import warnings
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+from sqlalchemy.engine import make_url
+
+warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _admin_url() -> str:
+    url = os.environ.get("CHORUS_TEST_DATABASE_URL")
+    if url:
+        return url
+    from domain.core import embedded_db
+
+    _, url = embedded_db.start(ROOT / ".data" / "pg-test", database="postgres")
+    return url
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    """Owner URL of a fresh, migrated database for this run."""
+    import asyncio
+
+    import asyncpg
+
+    admin = make_url(_admin_url())
+    name = f"chorus_test_{os.getpid()}_{secrets.token_hex(3)}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(
+            user=admin.username, password=admin.password, database=admin.database or "postgres",
+            host=admin.query.get("host") or admin.host, port=admin.port,
+        )
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    url = admin.set(database=name).render_as_string(hide_password=False)
+    from domain.core import migrate
+
+    migrate.upgrade(url)
+    yield url
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(
+            user=admin.username, password=admin.password, database=admin.database or "postgres",
+            host=admin.query.get("host") or admin.host, port=admin.port,
+        )
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str):
+    from domain.core.settings import Settings
+
+    return Settings(
+        database_url=database_url,
+        secret_key=secrets.token_urlsafe(32),
+        argon2_time_cost=1,
+        argon2_memory_kib=1024,
+        max_body_bytes=64 * 1024,
+        log_json=True,
+        public_base_url="https://app.chorus.test",
+    )
+
+
+@pytest.fixture(scope="session")
+def app(settings):
+    from api.app import create_app
+
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+async def client(app) -> AsyncIterator[AsyncTestClient]:
+    async with AsyncTestClient(app, base_url="http://testserver.local") as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+async def owner_engine(database_url):
+    from domain.core.db import create_engine
+    from domain.core.settings import to_asyncpg
+
+    engine = create_engine(to_asyncpg(database_url), pool_size=2)
+    yield engine
+    await engine.dispose()
+
+
+@dataclass
+class Tenant:
+    """A signed-up agency and its owner, with helpers to call the API as them."""
+
+    client: AsyncTestClient
+    agency_id: str
+    owner_token: str
+    refresh_token: str
+    email: str
+    password: str
+
+    def auth(self, token: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token or self.owner_token}"}
+
+    async def req(self, method: str, path: str, token: str | None = None, **kwargs: Any):
+        headers = {**self.auth(token), **kwargs.pop("headers", {})}
+        return await self.client.request(method, path, headers=headers, **kwargs)
+
+    async def brand(self, name: str | None = None, **extra: Any) -> dict[str, Any]:
+        body = {"name": name or f"Brand {uuid.uuid4().hex[:6]}", "time_zone": "Europe/Madrid", "language": "es", **extra}
+        r = await self.req("POST", "/v1/brands", json=body)
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    async def member(self, role: str, brand_ids: list[str] | None = None) -> tuple[str, dict[str, Any]]:
+        """Invite, accept, and return (access token, membership) for a new person in `role`."""
+        email = f"{role}-{uuid.uuid4().hex[:8]}@example.test"
+        r = await self.req("POST", "/v1/invitations", json={"email": email, "role": role, "brand_ids": brand_ids})
+        assert r.status_code == 201, r.text
+        r = await self.client.post(
+            "/v1/invitations/accept", json={"token": r.json()["token"], "password": "correct horse battery", "name": role}
+        )
+        assert r.status_code == 201, r.text
+        token = r.json()["access_token"]
+        members = await self.req("GET", "/v1/members", params={"limit": 200})
+        membership = next(m for m in members.json()["items"] if m["email"] == email)
+        return token, membership
+
+    async def api_key(self, scopes: list[str]) -> str:
+        r = await self.req("POST", "/v1/api-keys", json={"name": "test key", "scopes": scopes})
+        assert r.status_code == 201, r.text
+        return r.json()["key"]
+
+
+async def sign_up(client: AsyncTestClient, **overrides: Any) -> Tenant:
+    email = overrides.pop("email", f"owner-{uuid.uuid4().hex[:10]}@example.test")
+    password = "a very good password"
+    body = {"agency_name": f"Agency {uuid.uuid4().hex[:6]}", "email": email, "password": password, "name": "Owner",
+            "time_zone": "Europe/Madrid", **overrides}
+    r = await client.post("/v1/auth/signup", json=body)
+    assert r.status_code == 201, r.text
+    data = r.json()
+    return Tenant(client, data["agency_id"], data["access_token"], data["refresh_token"], email, password)
+
+
+@pytest.fixture
+async def tenant(client) -> Tenant:
+    return await sign_up(client)
+
+
+@pytest.fixture
+async def other_tenant(client) -> Tenant:
+    return await sign_up(client)
