@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -13,7 +13,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Server, Tag
 
-from api.auth import provide_context
+from api.auth import authorize, provide_context
 from api.controllers.agencies import AgencyController, ApiKeyController, AuditController, InvitationController, MemberController
 from api.controllers.auth import AuthController, InvitationAcceptController
 from api.controllers.brands import BrandController, CampaignController
@@ -54,6 +54,8 @@ def openapi_config() -> OpenAPIConfig:
         tags=TAGS,
         path="/docs",
         render_plugins=[ScalarRenderPlugin(path="/")],
+        # The documentation is public: integrators read it before they have a key.
+        openapi_router=Router(path="/docs", route_handlers=[], opt={"public": True}, include_in_schema=False),
         components=Components(
             security_schemes={
                 "BearerAuth": SecurityScheme(
@@ -63,7 +65,6 @@ def openapi_config() -> OpenAPIConfig:
                 )
             }
         ),
-        security=[{"BearerAuth": []}],
         use_handler_docstrings=False,
     )
 
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=handlers,
         dependencies={"ctx": Provide(provide_context)},
+        guards=[authorize],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[RequestContextMiddleware, IdempotencyMiddleware],
         openapi_config=openapi_config(),

@@ -13,7 +13,9 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Request
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
+from litestar.handlers.base import BaseRouteHandler
 
 from domain.agencies.rules import Action, Principal
 from domain.agencies.service import API_KEY_PREFIX, principal_for_access, principal_for_api_key
@@ -55,40 +57,61 @@ def read_credential(headers: Any, tokens: AccessTokens) -> Credential | None:
     return Credential(agency_id=claims.agency_id, user_id=claims.user_id)
 
 
-def required_action(request: Request[Any, Any, Any]) -> Action | None:
-    return request.route_handler.opt.get("action")
-
-
 async def _resolve(session: Any, credential: Credential) -> Principal | None:
     if credential.api_key is not None:
         return await principal_for_api_key(session, credential.api_key)
     return await principal_for_access(session, credential.user_id, credential.agency_id)  # type: ignore[arg-type]
 
 
-async def provide_context(request: Request[Any, Any, Any], state: State) -> AsyncGenerator[Context, None]:
-    """One transaction per request: commit when the handler succeeds, roll back otherwise."""
-    credential = read_credential(request.headers, state.tokens)
+async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """App-wide guard. Runs before the body is read, so a caller without the right
+    credential gets 401/403 whatever they send. Opens the request's session and resolves
+    the principal inside it (one transaction for the whole request)."""
+    if handler.opt.get("public"):
+        return
+    state = connection.app.state
+    credential = read_credential(connection.headers, state.tokens)
     if credential is None:
         raise AuthenticationRequiredError("Send 'Authorization: Bearer <access token or API key>'")
     session = scoped_session(state.session_factory, agency_id=credential.agency_id, user_id=credential.user_id)
+    # The request middleware closes it if the handler never runs (a bad body, say).
+    connection.scope["state"]["db_session"] = session
+    principal = await _resolve(session, credential)
+    if principal is None:
+        raise AuthenticationRequiredError("The credential is not valid for this agency")
+    action: Action | None = handler.opt.get("action")
+    if action is None or not principal.can(action):
+        raise PermissionDeniedError(
+            f"This {'API key' if principal.api_key_id else 'role'} may not perform "
+            f"{action.value if action else 'this action'}"
+        )
+    connection.scope["state"]["principal"] = principal
+
+
+async def provide_context(request: Request[Any, Any, Any]) -> AsyncGenerator[Context, None]:
+    """One transaction per request: commit when the handler succeeds, roll back otherwise."""
+    session = request.scope["state"].get("db_session")
+    principal = request.scope["state"].get("principal")
+    if session is None or principal is None:  # a route that forgot its action
+        raise PermissionDeniedError("This route is not open to any credential")
     try:
-        principal = await _resolve(session, credential)
-        if principal is None:
-            raise AuthenticationRequiredError("The credential is not valid for this agency")
-        action = required_action(request)
-        if action is None or not principal.can(action):
-            raise PermissionDeniedError(
-                f"This {'API key' if principal.api_key_id else 'role'} may not perform "
-                f"{action.value if action else 'this action'}"
-            )
-        request.state.principal = principal
-        yield Context(session, principal, request.state.get("request_id"))
+        yield Context(session, principal, request.scope["state"].get("request_id"))
         await session.commit()
+    except DomainError as err:
+        await (session.commit() if err.keep_changes else asyncio.shield(session.rollback()))
+        raise
     except BaseException:
         # Shielded so a cancelled request still returns its connection clean to the pool.
         await asyncio.shield(session.rollback())
         raise
     finally:
+        request.scope["state"].pop("db_session", None)
+        await asyncio.shield(session.close())
+
+
+async def close_request_session(scope: Any) -> None:
+    session = scope.get("state", {}).pop("db_session", None)
+    if session is not None:
         await asyncio.shield(session.close())
 
 

@@ -15,7 +15,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from api.auth import read_credential
+from api.auth import close_request_session, read_credential
 from domain.agencies.models import IdempotencyRecord
 from domain.core.clock import now
 from domain.core.db import scoped_session
@@ -78,6 +78,7 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            await close_request_session(scope)
             principal = scope.get("state", {}).get("principal")
             access_log.info(
                 "request",

@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.exceptions import HTTPException, NotAuthorizedException, SerializationException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -89,8 +89,10 @@ def _field_from_key(key: str | None, message: str) -> str:
 
 def handle_domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[Problem]:
     errors = [FieldError(**e) for e in exc.errors] if exc.errors else None
+    headers = {"WWW-Authenticate": 'Bearer realm="chorus"'} if exc.status == 401 else None
     return problem_response(
-        request, status=exc.status, slug=exc.slug, title=exc.title, detail=exc.detail, errors=errors, **exc.extensions
+        request, status=exc.status, slug=exc.slug, title=exc.title, detail=exc.detail, errors=errors,
+        headers=headers, **exc.extensions,
     )
 
 
@@ -104,8 +106,6 @@ def handle_validation(request: Request[Any, Any, Any], exc: ValidationException)
             key = _field_from_key(item.get("key"), message)
             errors.append(FieldError(field=f"{source}.{key}" if source and source != "body" else key, message=message))
     detail = str(exc.detail)
-    if "Expected" not in detail and not errors and ("JSON" in detail or "decode" in detail.lower() or "malformed" in detail.lower()):
-        return problem_response(request, status=400, slug="malformed-body", title="The body is not valid JSON", detail=detail)
     if not errors and "at `$" in detail:
         errors.append(FieldError(field=_field_from_key(None, detail), message=detail))
     return problem_response(
@@ -120,8 +120,10 @@ def handle_validation(request: Request[Any, Any, Any], exc: ValidationException)
 
 def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
     status = exc.status_code
-    if status == 400 and ("JSON" in str(exc.detail) or "decode" in str(exc.detail).lower()):
-        return problem_response(request, status=400, slug="malformed-body", title="The body is not valid JSON", detail=str(exc.detail))
+    if isinstance(exc.__cause__, SerializationException):
+        return problem_response(
+            request, status=400, slug="malformed-body", title="The body is not valid JSON", detail=str(exc.detail)
+        )
     slug = _HTTP_SLUGS.get(status, f"http-{status}")
     title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
     headers = dict(exc.headers or {})
@@ -177,8 +179,11 @@ def problems(*statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
-READ = (401, 403, 404, 429)
+# Private routes say so in the document; public ones (sign-in, health) carry no requirement.
+SECURED = [{"BearerAuth": []}]
+
+READ = (400, 401, 403, 404, 429)
 LIST = (400, 401, 403, 422, 429)
 WRITE = (400, 401, 403, 404, 409, 412, 413, 422, 429)
 CREATE = (400, 401, 403, 409, 413, 422, 429)
-DELETE = (401, 403, 404, 409, 429)
+DELETE = (400, 401, 403, 404, 409, 429)

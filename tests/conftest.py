@@ -112,6 +112,16 @@ async def owner_engine(database_url):
     await engine.dispose()
 
 
+@pytest.fixture(scope="session")
+async def app_engine(settings):
+    """Connects as the application's role, like the app does."""
+    from domain.core.db import create_engine
+
+    engine = create_engine(settings.app_url(), pool_size=2)
+    yield engine
+    await engine.dispose()
+
+
 @dataclass
 class Tenant:
     """A signed-up agency and its owner, with helpers to call the API as them."""

@@ -11,7 +11,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from api.auth import etag, if_match_version
 from api.controllers.common import Cursor, Limit, page_out, page_request
-from api.problems import CREATE, DELETE, LIST, READ, WRITE, problems
+from api.problems import CREATE, DELETE, LIST, READ, SECURED, WRITE, problems
 from domain.agencies import schemas as s
 from domain.agencies.rules import Action
 from domain.agencies.service import AgencyService, agency_out
@@ -28,6 +28,7 @@ def _service(ctx: NamedDependency[Context], state: State) -> AgencyService:
 class AgencyController(Controller):
     path = "/v1/agency"
     tags = ["Agency"]
+    security = SECURED
 
     @get("/", operation_id="getAgency", summary="The agency you are working in", opt={"action": Action.AGENCY_READ},
          responses=problems(*READ), response_headers=ETAG_HEADER)
@@ -48,6 +49,7 @@ class AgencyController(Controller):
 class MemberController(Controller):
     path = "/v1/members"
     tags = ["Members"]
+    security = SECURED
 
     @get("/", operation_id="listMembers", summary="Members of the agency", opt={"action": Action.MEMBERS_READ},
          responses=problems(*LIST))
@@ -80,6 +82,7 @@ class MemberController(Controller):
 class InvitationController(Controller):
     path = "/v1/invitations"
     tags = ["Members"]
+    security = SECURED
 
     @post("/", operation_id="createInvitation", summary="Invite someone by email",
           description="The answer carries the invitation token and link once; only a hash is stored.",
@@ -104,6 +107,7 @@ class InvitationController(Controller):
 class ApiKeyController(Controller):
     path = "/v1/api-keys"
     tags = ["API keys"]
+    security = SECURED
 
     @post("/", operation_id="createApiKey", summary="Create an API key (shown once)",
           opt={"action": Action.API_KEYS_MANAGE}, responses=problems(*CREATE), status_code=HTTP_201_CREATED)
@@ -131,6 +135,7 @@ class ApiKeyController(Controller):
 class AuditController(Controller):
     path = "/v1/audit-events"
     tags = ["Audit"]
+    security = SECURED
 
     @get("/", operation_id="listAuditEvents", summary="Who did what, newest first", opt={"action": Action.AUDIT_READ},
          responses=problems(*LIST))

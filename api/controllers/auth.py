@@ -8,7 +8,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from api.auth import provide_session
-from api.problems import problems
+from api.problems import SECURED, problems
 from domain.agencies import schemas as s
 from domain.agencies.rules import Action
 from domain.agencies.service import AuthService
@@ -41,7 +41,6 @@ class AuthController(Controller):
         summary="Create an agency and its owner",
         status_code=HTTP_201_CREATED,
         opt=PUBLIC,
-        security=[],
         responses=problems(400, 409, 413, 422, 429),
     )
     async def sign_up(self, data: JSONBody[s.SignUp], session: NamedDependency[Any], state: State, request: Request[Any, Any, Any]) -> s.TokenPair:
@@ -55,7 +54,6 @@ class AuthController(Controller):
         "`agency_id`; without it the answer is a 409 `agency-choice-required` problem listing them.",
         status_code=200,
         opt=PUBLIC,
-        security=[],
         responses=problems(400, 401, 403, 409, 422, 429),
     )
     async def sign_in(self, data: JSONBody[s.SignIn], session: NamedDependency[Any], state: State) -> s.TokenPair:
@@ -67,7 +65,6 @@ class AuthController(Controller):
         summary="Trade a refresh token for new tokens (rotates it)",
         status_code=200,
         opt=PUBLIC,
-        security=[],
         responses=problems(400, 401, 422, 429),
     )
     async def refresh(self, data: JSONBody[s.RefreshRequest], session: NamedDependency[Any], state: State) -> s.TokenPair:
@@ -79,7 +76,6 @@ class AuthController(Controller):
         summary="Revoke a refresh token and its chain",
         status_code=HTTP_204_NO_CONTENT,
         opt=PUBLIC,
-        security=[],
         responses=problems(400, 422, 429),
     )
     async def sign_out(self, data: JSONBody[s.RefreshRequest], session: NamedDependency[Any], state: State) -> None:
@@ -91,6 +87,7 @@ class AuthController(Controller):
         summary="Work in another agency you belong to",
         status_code=200,
         opt={"action": Action.AGENCY_READ},
+        security=SECURED,
         responses=problems(400, 401, 403, 404, 422, 429),
     )
     async def switch(self, data: JSONBody[s.SwitchAgency], ctx: NamedDependency[Context], state: State) -> s.TokenPair:
@@ -108,7 +105,6 @@ class InvitationAcceptController(Controller):
         summary="Accept an invitation (creates the account if needed)",
         status_code=HTTP_201_CREATED,
         opt=PUBLIC,
-        security=[],
         responses=problems(400, 401, 409, 410, 413, 422, 429),
     )
     async def accept(

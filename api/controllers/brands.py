@@ -12,7 +12,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from api.auth import etag, if_match_version
 from api.controllers.agencies import ETAG_HEADER, IF_MATCH
 from api.controllers.common import Cursor, Limit, page_out, page_request
-from api.problems import CREATE, DELETE, LIST, READ, WRITE, problems
+from api.problems import CREATE, DELETE, LIST, READ, SECURED, WRITE, problems
 from domain.agencies.rules import Action
 from domain.brands import schemas as s
 from domain.brands.rules import BrandStatus, CampaignStatus
@@ -28,6 +28,7 @@ CampaignSort = Annotated[
 class BrandController(Controller):
     path = "/v1/brands"
     tags = ["Brands"]
+    security = SECURED
 
     @get("/", operation_id="listBrands", summary="Brands (clients) of the agency", opt={"action": Action.BRANDS_READ},
          responses=problems(*LIST))
@@ -65,6 +66,7 @@ class BrandController(Controller):
 class CampaignController(Controller):
     path = "/v1/campaigns"
     tags = ["Campaigns"]
+    security = SECURED
 
     @get("/", operation_id="listCampaigns", summary="Campaigns, filtered by brand, status or date",
          opt={"action": Action.CAMPAIGNS_READ}, responses=problems(*LIST))

@@ -9,14 +9,13 @@ from sqlalchemy import text
 from api.problems import problems, problem_response
 
 
-@get("/healthz", operation_id="getHealth", summary="The process is up", tags=["Health"], opt={"public": True},
-     security=[])
+@get("/healthz", operation_id="getHealth", summary="The process is up", tags=["Health"], opt={"public": True} )
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
 @get("/readyz", operation_id="getReadiness", summary="The database answers", tags=["Health"], opt={"public": True},
-     security=[], responses=problems(503))
+     responses=problems(503))
 async def readyz(state: State) -> Response[dict[str, str]]:
     try:
         async with asyncio.timeout(2):

@@ -1,0 +1,131 @@
+"""Tenant isolation, enforced twice: scoped queries, and PostgreSQL RLS underneath."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import text
+
+from domain.core.settings import APP_DB_ROLE
+from tests.api.routes import api_routes
+
+ID_PARAMS = {"brand_id", "campaign_id", "member_id", "invitation_id", "key_id"}
+
+
+async def _objects(tenant) -> dict[str, str]:
+    brand = await tenant.brand()
+    campaign = (await tenant.req("POST", "/v1/campaigns", json={
+        "brand_id": brand["id"], "name": "C", "objective": "sales", "start_date": "2027-01-01", "end_date": "2027-01-31"})).json()
+    _, member = await tenant.member("editor")
+    invitation = (await tenant.req("POST", "/v1/invitations", json={
+        "email": f"{uuid.uuid4().hex[:8]}@example.test", "role": "analyst"})).json()
+    key = (await tenant.req("POST", "/v1/api-keys", json={"name": "k", "scopes": ["brands:read"]})).json()
+    return {"brand_id": brand["id"], "campaign_id": campaign["id"], "member_id": member["id"],
+            "invitation_id": invitation["id"], "key_id": key["id"]}
+
+
+async def test_every_route_taking_an_id_is_404_for_another_agency(app, tenant, other_tenant):
+    mine = await _objects(tenant)
+    cases = [c for c in api_routes(app) if c.params]
+    assert cases, "no routes with ids?"
+    for case in cases:
+        assert set(case.params) <= ID_PARAMS, f"add {case.params} to this test"
+        kwargs = {"json": {}} if case.method in ("POST", "PATCH") else {}
+        r = await other_tenant.req(case.method, case.url(mine), **kwargs)
+        assert r.status_code == 404, f"{case.method} {case.path}: {r.status_code} {r.text[:200]}"
+        assert r.json()["type"].endswith("/not-found")
+        # Same with an API key holding every scope.
+        key = await other_tenant.api_key(["agency:write", "members:write", "brands:write", "campaigns:write", "audit:read"])
+        r = await other_tenant.req(case.method, case.url(mine), token=key, **kwargs)
+        assert r.status_code in (403, 404), f"{case.method} {case.path} with key: {r.status_code}"
+    # And nothing changed for the owner.
+    for name, path in [("brand_id", "/v1/brands/{}"), ("campaign_id", "/v1/campaigns/{}"),
+                       ("member_id", "/v1/members/{}"), ("key_id", "/v1/api-keys/{}")]:
+        assert (await tenant.req("GET", path.format(mine[name]))).status_code == 200
+
+
+async def test_lists_never_carry_a_foreign_id(app, tenant, other_tenant):
+    mine = set((await _objects(tenant)).values()) | {tenant.agency_id}
+    theirs = await _objects(other_tenant)
+    lists = [c for c in api_routes(app) if c.method == "GET" and not c.params]
+    for case in lists:
+        r = await other_tenant.req("GET", case.path, params={"limit": 200} if case.path != "/v1/agency" else None)
+        assert r.status_code == 200, case.path
+        assert not (mine & set(_all_strings(r.json()))), f"{case.path} leaked another agency's ids"
+    # The lists do show the caller's own objects.
+    brands = (await other_tenant.req("GET", "/v1/brands")).json()["items"]
+    assert theirs["brand_id"] in {b["id"] for b in brands}
+
+
+def _all_strings(value):
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _all_strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _all_strings(v)
+    elif isinstance(value, str):
+        yield value
+
+
+async def test_catalog_every_agency_table_has_forced_rls(owner_engine):
+    async with owner_engine.connect() as conn:
+        tables = (await conn.execute(text("""
+            SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
+                   (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid) AS policies
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+              AND (EXISTS (SELECT 1 FROM information_schema.columns col
+                           WHERE col.table_schema = 'public' AND col.table_name = c.relname
+                             AND col.column_name = 'agency_id')
+                   OR c.relname = 'agencies')
+        """))).all()
+        names = {t.relname for t in tables}
+        assert {"brands", "campaigns", "memberships", "api_keys", "audit_events", "agencies"} <= names
+        for t in tables:
+            assert t.relrowsecurity and t.relforcerowsecurity and t.policies >= 1, t.relname
+        role = (await conn.execute(text(
+            "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = :r"), {"r": APP_DB_ROLE})).one()
+        assert not role.rolsuper and not role.rolbypassrls
+        owned = (await conn.execute(text(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tableowner = :r"), {"r": APP_DB_ROLE})).scalar()
+        assert owned == 0
+        views = (await conn.execute(text(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind = 'v' "
+            "AND NOT coalesce(c.reloptions::text[] @> ARRAY['security_invoker=true'], false)"))).all()
+        assert views == []
+
+
+async def test_rls_hides_rows_from_the_app_role_whatever_the_query(app_engine, tenant, other_tenant):
+    """Bypass the app's scoping: raw SQL as the app role sees only the tenant it set."""
+    await tenant.brand("Only mine")
+    await other_tenant.brand("Only theirs")
+    engine = app_engine
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("SELECT current_user"))).scalar() == APP_DB_ROLE
+        assert (await conn.execute(text("SELECT count(*) FROM brands"))).scalar() == 0
+        await conn.execute(text("SELECT set_config('app.agency_id', :a, true)"), {"a": tenant.agency_id})
+        names = set((await conn.execute(text("SELECT name FROM brands"))).scalars())
+        assert "Only mine" in names and "Only theirs" not in names
+        # Writing a row into another agency is refused by the policy's WITH CHECK.
+        from sqlalchemy.exc import DBAPIError
+
+        try:
+            await conn.execute(text(
+                "INSERT INTO brands (id, agency_id, name, slug, time_zone, language, status, profile, version, created_at, updated_at) "
+                "VALUES (gen_random_uuid(), :other, 'x', 'x', 'UTC', 'en', 'active', '{}', 1, now(), now())"),
+                {"other": other_tenant.agency_id})
+            raise AssertionError("RLS let a row into another agency")
+        except DBAPIError as err:
+            assert "row-level security" in str(err)
+        await conn.rollback()
+
+
+async def test_tenant_setting_does_not_leak_between_transactions(app_engine, tenant):
+    engine = app_engine
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT set_config('app.agency_id', :a, true)"), {"a": tenant.agency_id})
+        await conn.commit()
+        assert (await conn.execute(text("SELECT current_setting('app.agency_id', true)"))).scalar() in ("", None)
+        await conn.rollback()
