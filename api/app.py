@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
+from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -108,12 +109,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "passwords": Passwords(settings.argon2_time_cost, settings.argon2_memory_kib),
         }
     )
+    rate_limit = RateLimitConfig(
+        rate_limit=("minute", settings.auth_rate_limit_per_minute),
+        check_throttle_handler=lambda request: bool(request.route_handler.opt.get("rate_limited")),
+        store="rate_limits",
+    )
     return Litestar(
         route_handlers=handlers,
         dependencies={"ctx": Provide(provide_context)},
         guards=[authorize],
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[RequestContextMiddleware, IdempotencyMiddleware],
+        middleware=[RequestContextMiddleware, rate_limit.middleware, IdempotencyMiddleware],
         openapi_config=openapi_config(),
         lifespan=[lifespan],
         state=state,

@@ -129,6 +129,8 @@ def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     headers = dict(exc.headers or {})
     if isinstance(exc, NotAuthorizedException):
         headers.setdefault("WWW-Authenticate", 'Bearer realm="chorus"')
+    if status == 429:
+        headers.setdefault("Retry-After", str(headers.get("RateLimit-Reset", 60)))
     detail = str(exc.detail) if exc.detail and exc.detail != title else None
     return problem_response(request, status=status, slug=slug, title=title, detail=detail, headers=headers or None)
 

@@ -86,6 +86,8 @@ def settings(database_url: str):
         max_body_bytes=64 * 1024,
         log_json=True,
         public_base_url="https://app.chorus.test",
+        # Every test signs up from the same address; the limit has a test of its own.
+        auth_rate_limit_per_minute=100_000,
     )
 
 

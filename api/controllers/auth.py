@@ -27,7 +27,8 @@ def _auth_service(session: NamedDependency[Any], state: State) -> AuthService:
     )
 
 
-PUBLIC = {"public": True}
+# Public, and throttled per client address (credential stuffing, sign-up spam).
+PUBLIC = {"public": True, "rate_limited": True}
 
 
 class AuthController(Controller):

@@ -50,6 +50,8 @@ class Settings:
     log_level: str = "INFO"
     log_json: bool = True
     bench_endpoints: bool = False
+    # Sign-up, sign-in, refresh and invitation acceptance, per client address and minute.
+    auth_rate_limit_per_minute: int = 30
     public_base_url: str = "http://127.0.0.1:8000"
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -76,6 +78,7 @@ class Settings:
             log_level=_env("LOG_LEVEL", "INFO"),  # type: ignore[arg-type]
             log_json=_bool("LOG_JSON", True),
             bench_endpoints=_bool("BENCH_ENDPOINTS", False),
+            auth_rate_limit_per_minute=_int("AUTH_RATE_LIMIT_PER_MINUTE", 30),
             public_base_url=_env("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),  # type: ignore[arg-type]
         )
 

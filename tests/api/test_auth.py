@@ -128,3 +128,24 @@ async def test_api_key_of_forged_agency_prefix_is_rejected(client, tenant, other
     forged = f"chk_{uuid.UUID(other_tenant.agency_id).hex}_{secret}"
     r = await client.get("/v1/brands", headers={"Authorization": f"Bearer {forged}"})
     assert r.status_code == 401
+
+
+async def test_sign_in_is_rate_limited_per_address(settings):
+    from dataclasses import replace
+
+    from litestar.testing import AsyncTestClient
+
+    from api.app import create_app
+
+    app = create_app(replace(settings, auth_rate_limit_per_minute=3))
+    async with AsyncTestClient(app) as limited:
+        codes = []
+        for _ in range(5):
+            r = await limited.post("/v1/auth/token", json={"email": "x@example.test", "password": "wrong password"})
+            codes.append(r.status_code)
+        assert codes == [401, 401, 401, 429, 429]
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["type"].endswith("/rate-limited")
+        assert int(r.headers["retry-after"]) > 0
+        # Authenticated API routes are not throttled by the sign-in limit.
+        assert (await limited.get("/healthz")).status_code == 200
