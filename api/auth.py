@@ -17,7 +17,7 @@ from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.handlers.base import BaseRouteHandler
 
-from domain.agencies.rules import Action, Principal
+from domain.agencies.rules import ACTION_SCOPES, PERMISSIONS, Action, Principal, Role
 from domain.agencies.service import API_KEY_PREFIX, principal_for_access, principal_for_api_key
 from domain.core.context import Context
 from domain.core.db import scoped_session
@@ -129,6 +129,16 @@ async def provide_session(state: State) -> AsyncGenerator[Any, None]:
         raise
     finally:
         await asyncio.shield(session.close())
+
+
+def requires(action: Action, description: str | None = None) -> dict[str, Any]:
+    """Route decorator arguments: the guard's action, and the same fact stated in the
+    OpenAPI description so integrators know which roles and scopes may call it."""
+    roles = ", ".join(role.value for role in Role if action in PERMISSIONS[role])
+    scope = ACTION_SCOPES[action]
+    keys = f"API keys need scope `{scope}`" if scope else "not available to API keys"
+    access = f"**Access** ({action.value}): roles {roles}; {keys}."
+    return {"opt": {"action": action}, "description": f"{description}\n\n{access}" if description else access}
 
 
 def if_match_version(request: Request[Any, Any, Any]) -> int | None:

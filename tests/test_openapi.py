@@ -78,3 +78,19 @@ def test_list_pages_are_named_with_nullable_cursor():
     for name in ["BrandPage", "CampaignPage", "MemberPage", "InvitationPage", "ApiKeyPage", "AuditEventPage"]:
         cursor = schemas[name]["properties"]["next_cursor"]
         assert {"type": "null"} in cursor.get("oneOf", []) or cursor.get("type") == ["string", "null"], name
+
+
+def test_each_private_operation_states_who_may_call_it(app):
+    from domain.agencies.rules import ACTION_SCOPES, PERMISSIONS, Role
+
+    document = json.loads(SNAPSHOT.read_text())
+    for case in routes(app):
+        if case.opt.get("public") or case.path.startswith("/docs"):
+            continue
+        op = document["paths"][case.path][case.method.lower()]
+        action = case.opt["action"]
+        text = op["description"]
+        for role in Role:
+            assert (role.value in text.split("roles ", 1)[1].split(";")[0]) is (action in PERMISSIONS[role]), op["operationId"]
+        scope = ACTION_SCOPES[action]
+        assert (f"`{scope}`" in text) if scope else ("not available to API keys" in text)

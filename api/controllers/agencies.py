@@ -9,7 +9,7 @@ from litestar.datastructures import ResponseHeader, State
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from api.auth import etag, if_match_version
+from api.auth import etag, if_match_version, requires
 from api.controllers.common import Cursor, Limit, page_out, page_request
 from api.problems import CREATE, DELETE, LIST, READ, SECURED, WRITE, problems
 from domain.agencies import schemas as s
@@ -30,14 +30,14 @@ class AgencyController(Controller):
     tags = ["Agency"]
     security = SECURED
 
-    @get("/", operation_id="getAgency", summary="The agency you are working in", opt={"action": Action.AGENCY_READ},
+    @get("/", operation_id="getAgency", summary="The agency you are working in", **requires(Action.AGENCY_READ),
          responses=problems(*READ), response_headers=ETAG_HEADER)
     async def get_agency(self, ctx: NamedDependency[Context], state: State) -> Response[s.AgencyOut]:
         agency = await _service(ctx, state).get()
         return Response(agency_out(agency), headers={"ETag": etag(agency.version)})
 
     @patch("/", operation_id="updateAgency", summary="Update the agency (name, slug, time zone, branding)",
-           opt={"action": Action.AGENCY_UPDATE}, responses=problems(*WRITE), response_headers=ETAG_HEADER)
+           **requires(Action.AGENCY_UPDATE), responses=problems(*WRITE), response_headers=ETAG_HEADER)
     async def update_agency(
         self, ctx: NamedDependency[Context], state: State, data: JSONBody[s.AgencyUpdate], request: Request[Any, Any, Any],
         if_match: Annotated[str | None, IF_MATCH] = None,
@@ -51,19 +51,19 @@ class MemberController(Controller):
     tags = ["Members"]
     security = SECURED
 
-    @get("/", operation_id="listMembers", summary="Members of the agency", opt={"action": Action.MEMBERS_READ},
+    @get("/", operation_id="listMembers", summary="Members of the agency", **requires(Action.MEMBERS_READ),
          responses=problems(*LIST))
     async def list_members(self, ctx: NamedDependency[Context], state: State, limit: Limit = 50, cursor: Cursor = None) -> s.MemberPage:
         return page_out(s.MemberPage, await _service(ctx, state).list_members(page_request(limit, cursor)))
 
-    @get("/{member_id:uuid}", operation_id="getMember", summary="One member", opt={"action": Action.MEMBERS_READ},
+    @get("/{member_id:uuid}", operation_id="getMember", summary="One member", **requires(Action.MEMBERS_READ),
          responses=problems(*READ), response_headers=ETAG_HEADER)
     async def get_member(self, ctx: NamedDependency[Context], state: State, member_id: FromPath[UUID]) -> Response[s.MemberOut]:
         member = await _service(ctx, state).get_member(member_id)
         return Response(member, headers={"ETag": etag(member.version)})
 
     @patch("/{member_id:uuid}", operation_id="updateMember", summary="Change a member's role or brand access",
-           opt={"action": Action.MEMBERS_MANAGE}, responses=problems(*WRITE), response_headers=ETAG_HEADER)
+           **requires(Action.MEMBERS_MANAGE), responses=problems(*WRITE), response_headers=ETAG_HEADER)
     async def update_member(
         self, ctx: NamedDependency[Context], state: State, member_id: FromPath[UUID], data: JSONBody[s.MemberUpdate], request: Request[Any, Any, Any],
         if_match: Annotated[str | None, IF_MATCH] = None,
@@ -72,9 +72,8 @@ class MemberController(Controller):
         return Response(member, headers={"ETag": etag(member.version)})
 
     @delete("/{member_id:uuid}", operation_id="removeMember", summary="Remove a member (or leave the agency)",
-            description="Anyone may remove themselves; removing others needs members:manage. "
-            "The last owner cannot leave.",
-            opt={"action": Action.AGENCY_READ}, responses=problems(*DELETE), status_code=HTTP_204_NO_CONTENT)
+            **requires(Action.AGENCY_READ, "Anyone may remove themselves; removing others needs members:manage. "
+            "The last owner cannot leave."), responses=problems(*DELETE), status_code=HTTP_204_NO_CONTENT)
     async def remove_member(self, ctx: NamedDependency[Context], state: State, member_id: FromPath[UUID]) -> None:
         await _service(ctx, state).remove_member(member_id)
 
@@ -85,12 +84,11 @@ class InvitationController(Controller):
     security = SECURED
 
     @post("/", operation_id="createInvitation", summary="Invite someone by email",
-          description="The answer carries the invitation token and link once; only a hash is stored.",
-          opt={"action": Action.MEMBERS_MANAGE}, responses=problems(*CREATE), status_code=HTTP_201_CREATED)
+          **requires(Action.MEMBERS_MANAGE, "The answer carries the invitation token and link once; only a hash is stored."), responses=problems(*CREATE), status_code=HTTP_201_CREATED)
     async def create_invitation(self, ctx: NamedDependency[Context], state: State, data: JSONBody[s.InvitationCreate]) -> s.InvitationCreated:
         return await _service(ctx, state).invite(data)
 
-    @get("/", operation_id="listInvitations", summary="Invitations", opt={"action": Action.MEMBERS_MANAGE},
+    @get("/", operation_id="listInvitations", summary="Invitations", **requires(Action.MEMBERS_MANAGE),
          responses=problems(*LIST))
     async def list_invitations(
         self, ctx: NamedDependency[Context], state: State, limit: Limit = 50, cursor: Cursor = None,
@@ -99,7 +97,7 @@ class InvitationController(Controller):
         return page_out(s.InvitationPage, await _service(ctx, state).list_invitations(page_request(limit, cursor), status))
 
     @delete("/{invitation_id:uuid}", operation_id="revokeInvitation", summary="Revoke an invitation",
-            opt={"action": Action.MEMBERS_MANAGE}, responses=problems(*DELETE), status_code=HTTP_204_NO_CONTENT)
+            **requires(Action.MEMBERS_MANAGE), responses=problems(*DELETE), status_code=HTTP_204_NO_CONTENT)
     async def revoke_invitation(self, ctx: NamedDependency[Context], state: State, invitation_id: FromPath[UUID]) -> None:
         await _service(ctx, state).revoke_invitation(invitation_id)
 
@@ -110,24 +108,24 @@ class ApiKeyController(Controller):
     security = SECURED
 
     @post("/", operation_id="createApiKey", summary="Create an API key (shown once)",
-          opt={"action": Action.API_KEYS_MANAGE}, responses=problems(*CREATE), status_code=HTTP_201_CREATED)
+          **requires(Action.API_KEYS_MANAGE), responses=problems(*CREATE), status_code=HTTP_201_CREATED)
     async def create_api_key(self, ctx: NamedDependency[Context], state: State, data: JSONBody[s.ApiKeyCreate]) -> s.ApiKeyCreated:
         return await _service(ctx, state).create_api_key(data)
 
-    @get("/", operation_id="listApiKeys", summary="API keys (never their secret)", opt={"action": Action.API_KEYS_MANAGE},
+    @get("/", operation_id="listApiKeys", summary="API keys (never their secret)", **requires(Action.API_KEYS_MANAGE),
          responses=problems(*LIST))
     async def list_api_keys(
         self, ctx: NamedDependency[Context], state: State, limit: Limit = 50, cursor: Cursor = None, include_revoked: FromQuery[bool] = False
     ) -> s.ApiKeyPage:
         return page_out(s.ApiKeyPage, await _service(ctx, state).list_api_keys(page_request(limit, cursor), include_revoked))
 
-    @get("/{key_id:uuid}", operation_id="getApiKey", summary="One API key", opt={"action": Action.API_KEYS_MANAGE},
+    @get("/{key_id:uuid}", operation_id="getApiKey", summary="One API key", **requires(Action.API_KEYS_MANAGE),
          responses=problems(*READ))
     async def get_api_key(self, ctx: NamedDependency[Context], state: State, key_id: FromPath[UUID]) -> s.ApiKeyOut:
         return await _service(ctx, state).get_api_key(key_id)
 
     @delete("/{key_id:uuid}", operation_id="revokeApiKey", summary="Revoke an API key",
-            opt={"action": Action.API_KEYS_MANAGE}, responses=problems(*DELETE), status_code=HTTP_204_NO_CONTENT)
+            **requires(Action.API_KEYS_MANAGE), responses=problems(*DELETE), status_code=HTTP_204_NO_CONTENT)
     async def revoke_api_key(self, ctx: NamedDependency[Context], state: State, key_id: FromPath[UUID]) -> None:
         await _service(ctx, state).revoke_api_key(key_id)
 
@@ -137,7 +135,7 @@ class AuditController(Controller):
     tags = ["Audit"]
     security = SECURED
 
-    @get("/", operation_id="listAuditEvents", summary="Who did what, newest first", opt={"action": Action.AUDIT_READ},
+    @get("/", operation_id="listAuditEvents", summary="Who did what, newest first", **requires(Action.AUDIT_READ),
          responses=problems(*LIST))
     async def list_audit_events(
         self, ctx: NamedDependency[Context], state: State, limit: Limit = 50, cursor: Cursor = None,

@@ -7,7 +7,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from api.auth import provide_session
+from api.auth import provide_session, requires
 from api.problems import SECURED, problems
 from domain.agencies import schemas as s
 from domain.agencies.rules import Action
@@ -87,7 +87,7 @@ class AuthController(Controller):
         operation_id="switchAgency",
         summary="Work in another agency you belong to",
         status_code=200,
-        opt={"action": Action.AGENCY_READ},
+        **requires(Action.AGENCY_READ),
         security=SECURED,
         responses=problems(400, 401, 403, 404, 422, 429),
     )

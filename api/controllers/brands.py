@@ -9,7 +9,7 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from api.auth import etag, if_match_version
+from api.auth import etag, if_match_version, requires
 from api.controllers.agencies import ETAG_HEADER, IF_MATCH
 from api.controllers.common import Cursor, Limit, page_out, page_request
 from api.problems import CREATE, DELETE, LIST, READ, SECURED, WRITE, problems
@@ -30,7 +30,7 @@ class BrandController(Controller):
     tags = ["Brands"]
     security = SECURED
 
-    @get("/", operation_id="listBrands", summary="Brands (clients) of the agency", opt={"action": Action.BRANDS_READ},
+    @get("/", operation_id="listBrands", summary="Brands (clients) of the agency", **requires(Action.BRANDS_READ),
          responses=problems(*LIST))
     async def list_brands(
         self, ctx: NamedDependency[Context], limit: Limit = 50, cursor: Cursor = None, sort: BrandSort = None,
@@ -39,7 +39,7 @@ class BrandController(Controller):
     ) -> s.BrandPage:
         return page_out(s.BrandPage, await BrandService(ctx).list(page_request(limit, cursor, sort), status, q))
 
-    @post("/", operation_id="createBrand", summary="Add a brand with its profile", opt={"action": Action.BRANDS_WRITE},
+    @post("/", operation_id="createBrand", summary="Add a brand with its profile", **requires(Action.BRANDS_WRITE),
           responses=problems(*CREATE), status_code=HTTP_201_CREATED, response_headers=ETAG_HEADER)
     async def create_brand(self, ctx: NamedDependency[Context], data: JSONBody[s.BrandCreate]) -> Response[s.BrandOut]:
         brand = await BrandService(ctx).create(data)
@@ -47,14 +47,14 @@ class BrandController(Controller):
             "ETag": etag(brand.version), "Location": f"/v1/brands/{brand.id}"})
 
     @get("/{brand_id:uuid}", operation_id="getBrand", summary="One brand with its profile",
-         opt={"action": Action.BRANDS_READ}, responses=problems(*READ), response_headers=ETAG_HEADER)
+         **requires(Action.BRANDS_READ), responses=problems(*READ), response_headers=ETAG_HEADER)
     async def get_brand(self, ctx: NamedDependency[Context], brand_id: FromPath[UUID]) -> Response[s.BrandOut]:
         brand = await BrandService(ctx).get(brand_id)
         return Response(brand_out(brand), headers={"ETag": etag(brand.version)})
 
     @patch("/{brand_id:uuid}", operation_id="updateBrand",
            summary="Update a brand; profile fields given replace those parts; status archives",
-           opt={"action": Action.BRANDS_WRITE}, responses=problems(*WRITE), response_headers=ETAG_HEADER)
+           **requires(Action.BRANDS_WRITE), responses=problems(*WRITE), response_headers=ETAG_HEADER)
     async def update_brand(
         self, ctx: NamedDependency[Context], brand_id: FromPath[UUID], data: JSONBody[s.BrandUpdate], request: Request[Any, Any, Any],
         if_match: Annotated[str | None, IF_MATCH] = None,
@@ -69,7 +69,7 @@ class CampaignController(Controller):
     security = SECURED
 
     @get("/", operation_id="listCampaigns", summary="Campaigns, filtered by brand, status or date",
-         opt={"action": Action.CAMPAIGNS_READ}, responses=problems(*LIST))
+         **requires(Action.CAMPAIGNS_READ), responses=problems(*LIST))
     async def list_campaigns(
         self, ctx: NamedDependency[Context], limit: Limit = 50, cursor: Cursor = None, sort: CampaignSort = None,
         brand_id: FromQuery[UUID | None] = None, status: FromQuery[CampaignStatus | None] = None,
@@ -79,7 +79,7 @@ class CampaignController(Controller):
         return page_out(s.CampaignPage, page)
 
     @post("/", operation_id="createCampaign", summary="Plan a campaign for a brand",
-          opt={"action": Action.CAMPAIGNS_WRITE}, responses=problems(*CREATE), status_code=HTTP_201_CREATED,
+          **requires(Action.CAMPAIGNS_WRITE), responses=problems(*CREATE), status_code=HTTP_201_CREATED,
           response_headers=ETAG_HEADER)
     async def create_campaign(self, ctx: NamedDependency[Context], data: JSONBody[s.CampaignCreate]) -> Response[s.CampaignOut]:
         campaign = await CampaignService(ctx).create(data)
@@ -87,13 +87,13 @@ class CampaignController(Controller):
             "ETag": etag(campaign.version), "Location": f"/v1/campaigns/{campaign.id}"})
 
     @get("/{campaign_id:uuid}", operation_id="getCampaign", summary="One campaign",
-         opt={"action": Action.CAMPAIGNS_READ}, responses=problems(*READ), response_headers=ETAG_HEADER)
+         **requires(Action.CAMPAIGNS_READ), responses=problems(*READ), response_headers=ETAG_HEADER)
     async def get_campaign(self, ctx: NamedDependency[Context], campaign_id: FromPath[UUID]) -> Response[s.CampaignOut]:
         campaign = await CampaignService(ctx).get(campaign_id)
         return Response(campaign_out(campaign), headers={"ETag": etag(campaign.version)})
 
     @patch("/{campaign_id:uuid}", operation_id="updateCampaign", summary="Update a campaign",
-           opt={"action": Action.CAMPAIGNS_WRITE}, responses=problems(*WRITE), response_headers=ETAG_HEADER)
+           **requires(Action.CAMPAIGNS_WRITE), responses=problems(*WRITE), response_headers=ETAG_HEADER)
     async def update_campaign(
         self, ctx: NamedDependency[Context], campaign_id: FromPath[UUID], data: JSONBody[s.CampaignUpdate], request: Request[Any, Any, Any],
         if_match: Annotated[str | None, IF_MATCH] = None,
@@ -102,6 +102,6 @@ class CampaignController(Controller):
         return Response(campaign_out(campaign), headers={"ETag": etag(campaign.version)})
 
     @delete("/{campaign_id:uuid}", operation_id="deleteCampaign", summary="Delete a campaign",
-            opt={"action": Action.CAMPAIGNS_WRITE}, responses=problems(*DELETE), status_code=HTTP_204_NO_CONTENT)
+            **requires(Action.CAMPAIGNS_WRITE), responses=problems(*DELETE), status_code=HTTP_204_NO_CONTENT)
     async def delete_campaign(self, ctx: NamedDependency[Context], campaign_id: FromPath[UUID]) -> None:
         await CampaignService(ctx).delete(campaign_id)

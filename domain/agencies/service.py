@@ -615,7 +615,9 @@ class AgencyService:
     # -- helpers
 
     def _check_can_assign(self, current: Role | None, new: Role) -> None:
-        actor = self.ctx.principal.role
+        principal = self.ctx.principal
+        # A key with members:write manages people like an admin: never the owner role.
+        actor = principal.role or (Role.ADMIN if principal.can(Action.MEMBERS_MANAGE) else None)
         if actor is None or not can_assign_role(actor, current, new):
             raise PermissionDeniedError("Only an owner can grant, change or remove the owner role")
 

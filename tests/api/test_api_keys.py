@@ -68,3 +68,15 @@ async def test_keys_cannot_mint_keys_or_switch_agency(tenant):
     assert (await tenant.req("POST", "/v1/api-keys", token=key, json={"name": "x", "scopes": ["brands:read"]})).status_code == 403
     r = await tenant.req("POST", "/v1/auth/switch", token=key, json={"agency_id": tenant.agency_id})
     assert r.status_code == 403
+
+
+async def test_member_management_key_acts_like_an_admin(tenant):
+    key = await tenant.api_key(["members:write"])
+    _, editor = await tenant.member("editor")
+    r = await tenant.req("PATCH", f"/v1/members/{editor['id']}", token=key, json={"role": "manager"})
+    assert r.status_code == 200 and r.json()["role"] == "manager"
+    r = await tenant.req("PATCH", f"/v1/members/{editor['id']}", token=key, json={"role": "owner"})
+    assert r.status_code == 403
+    owner = next(m for m in (await tenant.req("GET", "/v1/members")).json()["items"] if m["role"] == "owner")
+    assert (await tenant.req("DELETE", f"/v1/members/{owner['id']}", token=key)).status_code == 403
+    assert (await tenant.req("DELETE", f"/v1/members/{editor['id']}", token=key)).status_code == 204
