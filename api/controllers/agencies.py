@@ -72,7 +72,7 @@ class MemberController(Controller):
         return Response(member, headers={"ETag": etag(member.version)})
 
     @delete("/{member_id:uuid}", operation_id="removeMember", summary="Remove a member (or leave the agency)",
-            **requires(Action.AGENCY_READ, "Anyone may remove themselves; removing others needs members:manage. "
+            **requires(Action.MEMBERS_READ, "Anyone may remove themselves; removing others needs members:manage. "
             "The last owner cannot leave."), responses=problems(*DELETE), status_code=HTTP_204_NO_CONTENT)
     async def remove_member(self, ctx: NamedDependency[Context], state: State, member_id: FromPath[UUID]) -> None:
         await _service(ctx, state).remove_member(member_id)
