@@ -23,6 +23,7 @@ from api.middleware import IdempotencyMiddleware, RequestContextMiddleware
 from api.problems import EXCEPTION_HANDLERS
 from domain.core import logs
 from domain.core.db import create_engine, session_factory
+from domain.core.mail import mailer_for
 from domain.core.security import AccessTokens, Passwords
 from domain.core.settings import Settings, get_settings
 
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "settings": settings,
             "tokens": AccessTokens(settings.jwt_secret(), settings.access_token_ttl_seconds),
             "passwords": Passwords(settings.argon2_time_cost, settings.argon2_memory_kib),
+            "mailer": mailer_for(settings.smtp_url, settings.mail_from, settings.data_dir / "outbox"),
         }
     )
     rate_limit = RateLimitConfig(

@@ -7,6 +7,7 @@ must allow it) or `{"public": True}`. Both are checked by tests over every route
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,8 @@ from domain.core.context import Context
 from domain.core.db import scoped_session
 from domain.core.errors import AuthenticationRequiredError, DomainError, PermissionDeniedError
 from domain.core.security import AccessTokens, OpaqueToken
+
+log = logging.getLogger("chorus.auth")
 
 
 @dataclass(frozen=True)
@@ -94,9 +97,11 @@ async def provide_context(request: Request[Any, Any, Any]) -> AsyncGenerator[Con
     principal = request.scope["state"].get("principal")
     if session is None or principal is None:  # a route that forgot its action
         raise PermissionDeniedError("This route is not open to any credential")
+    ctx = Context(session, principal, request.scope["state"].get("request_id"))
     try:
-        yield Context(session, principal, request.scope["state"].get("request_id"))
+        yield ctx
         await session.commit()
+        await run_after_commit(ctx)
     except DomainError as err:
         await (session.commit() if err.keep_changes else asyncio.shield(session.rollback()))
         raise
@@ -107,6 +112,14 @@ async def provide_context(request: Request[Any, Any, Any]) -> AsyncGenerator[Con
     finally:
         request.scope["state"].pop("db_session", None)
         await asyncio.shield(session.close())
+
+
+async def run_after_commit(ctx: Context) -> None:
+    for task in ctx.after_commit:
+        try:
+            await task()
+        except Exception:  # noqa: BLE001 - the change is committed; report, do not fail the request
+            log.exception("after-commit task failed")
 
 
 async def close_request_session(scope: Any) -> None:

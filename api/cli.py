@@ -77,6 +77,8 @@ def cmd_run(settings: Settings, reload_code: bool = False) -> None:
     cmd_seed(settings)
     base = f"http://{settings.host}:{settings.port}"
     print(f"• Chorus API on {base}   docs: {base}/docs   OpenAPI: {base}/docs/openapi.json")
+    if not settings.smtp_url:
+        print(f"• emails (invitations) are written to {settings.data_dir / 'outbox'}; set CHORUS_SMTP_URL to send them")
     print("  Ctrl-C stops everything this command started.")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
 

@@ -74,11 +74,45 @@ def database_url() -> str:
     asyncio.run(drop())
 
 
+class Inbox:
+    """A real SMTP server on loopback (aiosmtpd) that keeps what it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        from email import message_from_bytes, policy
+
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+    def to(self, address: str) -> list[Any]:
+        return [m for m in self.messages if m["To"] == address]
+
+
 @pytest.fixture(scope="session")
-def settings(database_url: str):
+def smtp_inbox():
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    inbox.url = f"smtp://127.0.0.1:{port}?timeout=5"
+    yield inbox
+    controller.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, smtp_inbox):
     from domain.core.settings import Settings
 
     return Settings(
+        smtp_url=smtp_inbox.url,
         database_url=database_url,
         secret_key=secrets.token_urlsafe(32),
         argon2_time_cost=1,

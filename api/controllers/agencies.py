@@ -22,7 +22,8 @@ IF_MATCH = HeaderParameter(name="If-Match", required=False, description='ETag fr
 
 
 def _service(ctx: NamedDependency[Context], state: State) -> AgencyService:
-    return AgencyService(ctx, state.settings.invitation_ttl_seconds, state.settings.public_base_url)
+    settings = state.settings
+    return AgencyService(ctx, settings.invitation_ttl_seconds, settings.public_base_url, state.mailer)
 
 
 class AgencyController(Controller):

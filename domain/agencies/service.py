@@ -22,6 +22,7 @@ from domain.brands.models import Brand
 from domain.core.clock import now
 from domain.core.context import Context
 from domain.core.db import set_tenant
+from domain.core.mail import Email, Mailer
 from domain.core.errors import (
     AgencyChoiceRequiredError,
     AlreadyMemberError,
@@ -371,11 +372,25 @@ def api_key_out(key: ApiKey) -> s.ApiKeyOut:
     )
 
 
+def invitation_email(agency_name: str, inviter: str, invitation: Invitation, accept_url: str) -> Email:
+    expires = invitation.expires_at.strftime("%Y-%m-%d %H:%M UTC")
+    return Email(
+        to=invitation.email,
+        subject=f"You are invited to join {agency_name} on Chorus",
+        text=(
+            f"Hello,\n\n{inviter} invited you to join {agency_name} on Chorus as {invitation.role}.\n\n"
+            f"Accept the invitation here:\n{accept_url}\n\n"
+            f"The link works once and expires on {expires}. If you did not expect it, ignore this email.\n"
+        ),
+    )
+
+
 @dataclass
 class AgencyService:
     ctx: Context
     invitation_ttl: int = 7 * 24 * 3600
     public_base_url: str = ""
+    mailer: Mailer | None = None
 
     @property
     def session(self) -> AsyncSession:
@@ -496,12 +511,14 @@ class AgencyService:
         self.session.add(invitation)
         await self.session.flush()
         await self.ctx.audit("invitation.created", "invitation", invitation.id, {"email": email, "role": data.role.value})
-        out = invitation_out(invitation)
-        return s.InvitationCreated(
-            **msgspec.structs.asdict(out),
-            token=token.value,
-            accept_url=f"{self.public_base_url.rstrip('/')}/invitations/accept#token={token.value}",
-        )
+        accept_url = f"{self.public_base_url.rstrip('/')}/invitations/accept#token={token.value}"
+        if self.mailer is not None:
+            agency = await self.get()
+            inviter = self.ctx.principal.label
+            email = invitation_email(agency.name, inviter, invitation, accept_url)
+            mailer = self.mailer
+            self.ctx.after_commit.append(lambda: mailer.send(email))
+        return s.InvitationCreated(**msgspec.structs.asdict(invitation_out(invitation)), token=token.value, accept_url=accept_url)
 
     async def list_invitations(self, page: PageRequest, status: str | None = None) -> Page[s.InvitationOut]:
         self.ctx.require(Action.MEMBERS_MANAGE)

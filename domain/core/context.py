@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -18,6 +19,9 @@ class Context:
     session: AsyncSession
     principal: Principal
     request_id: str | None = None
+    # Work that must only happen once the transaction is committed (emails, later jobs);
+    # dropped on rollback.
+    after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @property
     def agency_id(self) -> UUID:

@@ -53,6 +53,8 @@ class Settings:
     # Sign-up, sign-in, refresh and invitation acceptance, per client address and minute.
     auth_rate_limit_per_minute: int = 30
     public_base_url: str = "http://127.0.0.1:8000"
+    smtp_url: str | None = None
+    mail_from: str = "Chorus <no-reply@chorus.local>"
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -80,6 +82,8 @@ class Settings:
             bench_endpoints=_bool("BENCH_ENDPOINTS", False),
             auth_rate_limit_per_minute=_int("AUTH_RATE_LIMIT_PER_MINUTE", 30),
             public_base_url=_env("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),  # type: ignore[arg-type]
+            smtp_url=_env("SMTP_URL"),
+            mail_from=_env("MAIL_FROM", "Chorus <no-reply@chorus.local>"),  # type: ignore[arg-type]
         )
 
     def owner_url(self) -> str:

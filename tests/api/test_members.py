@@ -120,3 +120,37 @@ async def test_role_change_applies_to_existing_tokens(tenant):
     await tenant.req("PATCH", f"/v1/members/{member['id']}", json={"role": "analyst"})
     r = await tenant.req("POST", "/v1/brands", token=token, json={"name": "No", "time_zone": "UTC", "language": "en"})
     assert r.status_code == 403 and r.json()["type"].endswith("/forbidden")
+
+
+async def test_invitation_is_emailed_with_a_working_link(client, tenant, smtp_inbox):
+    email = f"mailed-{uuid.uuid4().hex[:8]}@example.test"
+    r = await tenant.req("POST", "/v1/invitations", json={"email": email, "role": "editor"})
+    assert r.status_code == 201
+    for _ in range(50):  # the SMTP server stores the message on its own thread
+        if smtp_inbox.to(email):
+            break
+        import asyncio
+
+        await asyncio.sleep(0.05)
+    [message] = smtp_inbox.to(email)
+    body = message.get_content()
+    assert "editor" in body and message["Subject"].startswith("You are invited to join Agency")
+    token = body.split("#token=", 1)[1].split()[0]
+    assert token == r.json()["token"]
+    r = await client.post("/v1/invitations/accept", json={"token": token, "password": "long enough pw", "name": "Mailed"})
+    assert r.status_code == 201
+
+
+async def test_no_email_when_the_invitation_is_rolled_back(tenant, smtp_inbox):
+    email = f"never-{uuid.uuid4().hex[:8]}@example.test"
+    r = await tenant.req("POST", "/v1/invitations", json={"email": email, "role": "editor", "brand_ids": [str(uuid.uuid4())]})
+    assert r.status_code == 422
+    assert smtp_inbox.to(email) == []
+
+
+async def test_outbox_mailer_writes_eml_files(tmp_path):
+    from domain.core.mail import Email, OutboxMailer
+
+    await OutboxMailer(tmp_path, "Chorus <no-reply@chorus.local>").send(Email("a@example.test", "Hi", "Body"))
+    [path] = list(tmp_path.glob("*.eml"))
+    assert b"Subject: Hi" in path.read_bytes() and b"To: a@example.test" in path.read_bytes()
