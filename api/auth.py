@@ -19,7 +19,7 @@ from litestar.datastructures import State
 from litestar.handlers.base import BaseRouteHandler
 
 from domain.agencies.rules import ACTION_SCOPES, PERMISSIONS, Action, Principal, Role
-from domain.agencies.service import API_KEY_PREFIX, principal_for_access, principal_for_api_key
+from domain.agencies.service import API_KEY_PREFIX, principal_for
 from domain.core.context import Context
 from domain.core.db import scoped_session
 from domain.core.errors import AuthenticationRequiredError, DomainError, PermissionDeniedError
@@ -60,12 +60,6 @@ def read_credential(headers: Any, tokens: AccessTokens) -> Credential | None:
     return Credential(agency_id=claims.agency_id, user_id=claims.user_id)
 
 
-async def _resolve(session: Any, credential: Credential) -> Principal | None:
-    if credential.api_key is not None:
-        return await principal_for_api_key(session, credential.api_key)
-    return await principal_for_access(session, credential.user_id, credential.agency_id)  # type: ignore[arg-type]
-
-
 async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     """App-wide guard. Runs before the body is read, so a caller without the right
     credential gets 401/403 whatever they send. Opens the request's session and resolves
@@ -76,10 +70,13 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
     credential = read_credential(connection.headers, state.tokens)
     if credential is None:
         raise AuthenticationRequiredError("Send 'Authorization: Bearer <access token or API key>'")
-    session = scoped_session(state.session_factory, agency_id=credential.agency_id, user_id=credential.user_id)
+    key_hash = credential.api_key.hashed if credential.api_key else None
+    session = scoped_session(
+        state.session_factory, agency_id=credential.agency_id, user_id=credential.user_id, api_key_hash=key_hash
+    )
     # The request middleware closes it if the handler never runs (a bad body, say).
     connection.scope["state"]["db_session"] = session
-    principal = await _resolve(session, credential)
+    principal = await principal_for(session, credential.agency_id, credential.user_id, key_hash)
     if principal is None:
         raise AuthenticationRequiredError("The credential is not valid for this agency")
     action: Action | None = handler.opt.get("action")

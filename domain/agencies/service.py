@@ -21,7 +21,7 @@ from domain.agencies.rules import SCOPES, Action, Principal, Role, can_assign_ro
 from domain.brands.models import Brand
 from domain.core.clock import now
 from domain.core.context import Context
-from domain.core.db import set_tenant
+from domain.core.db import access_row, set_tenant
 from domain.core.mail import Email, Mailer
 from domain.core.errors import (
     AgencyChoiceRequiredError,
@@ -279,36 +279,27 @@ class AuthService:
         )
 
 
-async def principal_for_access(session: AsyncSession, user_id: UUID, agency_id: UUID) -> Principal | None:
-    """The session's tenant is already set to `agency_id`; RLS narrows the lookup to it."""
-    row = (
-        await session.execute(
-            select(Membership.role, Membership.brand_ids, User.email)
-            .join(User, User.id == Membership.user_id)
-            .where(Membership.user_id == user_id, Membership.agency_id == agency_id)
-        )
-    ).first()
+async def principal_for(session: AsyncSession, agency_id: UUID, user_id: UUID | None, api_key_id_hash: str | None) -> Principal | None:
+    """The session was opened for this caller; its first statement read their access."""
+    row = await access_row(session)
     if row is None:
         return None
-    return Principal(
-        agency_id=agency_id,
-        user_id=user_id,
-        role=Role(row.role),
-        brand_ids=frozenset(row.brand_ids) if row.brand_ids is not None else None,
-        label=row.email,
-    )
-
-
-async def principal_for_api_key(session: AsyncSession, token: OpaqueToken) -> Principal | None:
-    key = await session.scalar(select(ApiKey).where(ApiKey.token_hash == token.hashed))
+    if user_id is not None:
+        return Principal(
+            agency_id=agency_id,
+            user_id=user_id,
+            role=Role(row.role),
+            brand_ids=frozenset(row.brand_ids) if row.brand_ids is not None else None,
+            label=row.label,
+        )
     moment = now()
-    if key is None or key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= moment):
+    if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= moment):
         return None
-    if key.last_used_at is None or moment - key.last_used_at > timedelta(minutes=1):
+    if row.last_used_at is None or moment - row.last_used_at > timedelta(minutes=1):
         # Throttled so a busy integration does not write on every read.
-        await session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=moment))
+        await session.execute(update(ApiKey).where(ApiKey.id == row.credential_id).values(last_used_at=moment))
     return Principal(
-        agency_id=key.agency_id, api_key_id=key.id, scopes=frozenset(key.scopes), label=f"api key {key.name}"
+        agency_id=agency_id, api_key_id=row.credential_id, scopes=frozenset(row.scopes), label=f"api key {row.label}"
     )
 
 

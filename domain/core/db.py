@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from advanced_alchemy.base import UUIDv7AuditBase, orm_registry
-from sqlalchemy import ForeignKey, event, text
+from sqlalchemy import ForeignKey, String, Uuid, bindparam, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
@@ -20,6 +20,9 @@ metadata = orm_registry.metadata
 
 TENANT_KEY = "agency_id"
 USER_KEY = "user_id"
+KEY_HASH_KEY = "api_key_hash"
+# What `chorus_begin_request` found for the caller: a membership or an API key row.
+ACCESS_ROW_KEY = "access_row"
 
 
 class TenantMixin:
@@ -31,13 +34,21 @@ class TenantMixin:
 
 
 _SET_CONTEXT = text("SELECT set_config('app.agency_id', :agency, true), set_config('app.user_id', :user, true)")
+_BEGIN_REQUEST = text("SELECT * FROM chorus_begin_request(:agency, :user, :key_hash)").bindparams(
+    bindparam("agency", type_=Uuid), bindparam("user", type_=Uuid), bindparam("key_hash", type_=String)
+)
 
 
 @event.listens_for(Session, "after_begin")
 def _set_tenant(session: Session, transaction: Any, connection: Any) -> None:
-    agency = session.info.get(TENANT_KEY)
-    user = session.info.get(USER_KEY)
-    connection.execute(_SET_CONTEXT, {"agency": str(agency) if agency else "", "user": str(user) if user else ""})
+    # One statement sets the tenant for this transaction and reads the caller's access
+    # (membership or API key) under the policies it just armed.
+    info = session.info
+    row = connection.execute(
+        _BEGIN_REQUEST,
+        {"agency": info.get(TENANT_KEY), "user": info.get(USER_KEY), "key_hash": info.get(KEY_HASH_KEY)},
+    ).first()
+    info[ACCESS_ROW_KEY] = row
 
 
 def create_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 15_000) -> AsyncEngine:
@@ -64,12 +75,23 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 def scoped_session(
-    factory: async_sessionmaker[AsyncSession], *, agency_id: UUID | None = None, user_id: UUID | None = None
+    factory: async_sessionmaker[AsyncSession],
+    *,
+    agency_id: UUID | None = None,
+    user_id: UUID | None = None,
+    api_key_hash: str | None = None,
 ) -> AsyncSession:
     session = factory()
     session.info[TENANT_KEY] = agency_id
     session.info[USER_KEY] = user_id
+    session.info[KEY_HASH_KEY] = api_key_hash
     return session
+
+
+async def access_row(session: AsyncSession) -> Any:
+    """Start the transaction (if needed) and return what it found for the caller."""
+    await session.connection()
+    return session.info.get(ACCESS_ROW_KEY)
 
 
 async def set_tenant(session: AsyncSession, *, agency_id: UUID | None, user_id: UUID | None = None) -> None:
