@@ -21,7 +21,7 @@ from litestar.handlers.base import BaseRouteHandler
 from domain.agencies.rules import ACTION_SCOPES, PERMISSIONS, Action, Principal, Role
 from domain.agencies.service import API_KEY_PREFIX, principal_for
 from domain.core.context import Context
-from domain.core.db import scoped_session
+from domain.core.db import begin_request, scoped_session
 from domain.core.errors import AuthenticationRequiredError, DomainError, PermissionDeniedError
 from domain.core.security import AccessTokens, OpaqueToken
 
@@ -71,12 +71,12 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
     if credential is None:
         raise AuthenticationRequiredError("Send 'Authorization: Bearer <access token or API key>'")
     key_hash = credential.api_key.hashed if credential.api_key else None
-    session = scoped_session(
-        state.session_factory, agency_id=credential.agency_id, user_id=credential.user_id, api_key_hash=key_hash
+    db, row = await begin_request(
+        state.engine, agency_id=credential.agency_id, user_id=credential.user_id, api_key_hash=key_hash
     )
     # The request middleware closes it if the handler never runs (a bad body, say).
-    connection.scope["state"]["db_session"] = session
-    principal = await principal_for(session, credential.agency_id, credential.user_id, key_hash)
+    connection.scope["state"]["db_connection"] = db
+    principal = await principal_for(db, row, credential.agency_id, credential.user_id)
     if principal is None:
         raise AuthenticationRequiredError("The credential is not valid for this agency")
     action: Action | None = handler.opt.get("action")
@@ -90,25 +90,37 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
 
 async def provide_context(request: Request[Any, Any, Any]) -> AsyncGenerator[Context, None]:
     """One transaction per request: commit when the handler succeeds, roll back otherwise."""
-    session = request.scope["state"].get("db_session")
+    db = request.scope["state"].get("db_connection")
     principal = request.scope["state"].get("principal")
-    if session is None or principal is None:  # a route that forgot its action
+    if db is None or principal is None:  # a route that forgot its action
         raise PermissionDeniedError("This route is not open to any credential")
-    ctx = Context(session, principal, request.scope["state"].get("request_id"))
+    ctx = Context(principal, connection=db, request_id=request.scope["state"].get("request_id"))
     try:
         yield ctx
-        await session.commit()
+        await _commit(ctx)
         await run_after_commit(ctx)
     except DomainError as err:
-        await (session.commit() if err.keep_changes else asyncio.shield(session.rollback()))
+        if err.keep_changes:
+            await _commit(ctx)
+        else:
+            await asyncio.shield(db.rollback())
         raise
     except BaseException:
         # Shielded so a cancelled request still returns its connection clean to the pool.
-        await asyncio.shield(session.rollback())
+        await asyncio.shield(db.rollback())
         raise
     finally:
-        request.scope["state"].pop("db_session", None)
-        await asyncio.shield(session.close())
+        request.scope["state"].pop("db_connection", None)
+        if ctx.has_session:
+            await asyncio.shield(ctx.session.close())
+        await asyncio.shield(db.close())
+
+
+async def _commit(ctx: Context) -> None:
+    if ctx.has_session:
+        await ctx.session.flush()
+    assert ctx.connection is not None
+    await ctx.connection.commit()
 
 
 async def run_after_commit(ctx: Context) -> None:
@@ -120,9 +132,9 @@ async def run_after_commit(ctx: Context) -> None:
 
 
 async def close_request_session(scope: Any) -> None:
-    session = scope.get("state", {}).pop("db_session", None)
-    if session is not None:
-        await asyncio.shield(session.close())
+    db = scope.get("state", {}).pop("db_connection", None)
+    if db is not None:
+        await asyncio.shield(db.close())
 
 
 async def provide_session(state: State) -> AsyncGenerator[Any, None]:

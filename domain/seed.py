@@ -69,7 +69,7 @@ async def seed_demo(settings: Settings) -> dict[str, str]:
                 )
             owner = await session.scalar(select(User).where(User.email == DEMO_EMAIL))
             assert owner is not None
-            ctx = Context(session, Principal(agency_id=DEMO_AGENCY_ID, user_id=owner.id, role=Role.OWNER, label="seed"))
+            ctx = Context(Principal(agency_id=DEMO_AGENCY_ID, user_id=owner.id, role=Role.OWNER, label="seed"), session=session)
             brand = await session.scalar(select(Brand).where(Brand.agency_id == DEMO_AGENCY_ID, Brand.slug == "panaderia-sol"))
             if brand is None:
                 brand = await BrandService(ctx).create(

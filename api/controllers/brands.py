@@ -49,8 +49,8 @@ class BrandController(Controller):
     @get("/{brand_id:uuid}", operation_id="getBrand", summary="One brand with its profile",
          **requires(Action.BRANDS_READ), responses=problems(*READ), response_headers=ETAG_HEADER)
     async def get_brand(self, ctx: NamedDependency[Context], brand_id: FromPath[UUID]) -> Response[s.BrandOut]:
-        brand = await BrandService(ctx).get(brand_id)
-        return Response(brand_out(brand), headers={"ETag": etag(brand.version)})
+        brand = await BrandService(ctx).read(brand_id)
+        return Response(brand, headers={"ETag": etag(brand.version)})
 
     @patch("/{brand_id:uuid}", operation_id="updateBrand",
            summary="Update a brand; profile fields given replace those parts; status archives",

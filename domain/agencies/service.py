@@ -13,7 +13,7 @@ import msgspec
 from advanced_alchemy.mixins.uuid import uuid7
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from domain.agencies import schemas as s
 from domain.agencies.models import Agency, ApiKey, AuditEvent, AuthSession, Invitation, Membership, User
@@ -21,7 +21,7 @@ from domain.agencies.rules import SCOPES, Action, Principal, Role, can_assign_ro
 from domain.brands.models import Brand
 from domain.core.clock import now
 from domain.core.context import Context
-from domain.core.db import access_row, set_tenant
+from domain.core.db import set_tenant
 from domain.core.mail import Email, Mailer
 from domain.core.errors import (
     AgencyChoiceRequiredError,
@@ -92,7 +92,7 @@ class AuthService:
         self.session.add(membership)
         await self.session.flush()
         principal = Principal(agency_id=agency_id, user_id=user.id, role=Role.OWNER, label=email)
-        await Context(self.session, principal, request_id).audit("agency.created", "agency", agency_id, {"name": agency.name})
+        await Context(principal, session=self.session, request_id=request_id).audit("agency.created", "agency", agency_id, {"name": agency.name})
         return await self._issue(user, agency_id, membership)
 
     async def sign_in(self, data: s.SignIn) -> s.TokenPair:
@@ -205,7 +205,7 @@ class AuthService:
         self.session.add(membership)
         await self.session.flush()
         principal = Principal(agency_id=token.agency_id, user_id=user.id, role=Role(membership.role), label=user.email)
-        await Context(self.session, principal, request_id).audit(
+        await Context(principal, session=self.session, request_id=request_id).audit(
             "member.joined", "membership", membership.id, {"role": membership.role, "invitation_id": str(invitation.id)}
         )
         return await self._issue(user, token.agency_id, membership)
@@ -279,9 +279,8 @@ class AuthService:
         )
 
 
-async def principal_for(session: AsyncSession, agency_id: UUID, user_id: UUID | None, api_key_id_hash: str | None) -> Principal | None:
-    """The session was opened for this caller; its first statement read their access."""
-    row = await access_row(session)
+async def principal_for(connection: AsyncConnection, row: Any, agency_id: UUID, user_id: UUID | None) -> Principal | None:
+    """`row` is what `chorus_begin_request` read for this caller in this transaction."""
     if row is None:
         return None
     if user_id is not None:
@@ -297,7 +296,7 @@ async def principal_for(session: AsyncSession, agency_id: UUID, user_id: UUID | 
         return None
     if row.last_used_at is None or moment - row.last_used_at > timedelta(minutes=1):
         # Throttled so a busy integration does not write on every read.
-        await session.execute(update(ApiKey).where(ApiKey.id == row.credential_id).values(last_used_at=moment))
+        await connection.execute(update(ApiKey).where(ApiKey.id == row.credential_id).values(last_used_at=moment))
     return Principal(
         agency_id=agency_id, api_key_id=row.credential_id, scopes=frozenset(row.scopes), label=f"api key {row.label}"
     )

@@ -1,27 +1,58 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Select, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Result
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from domain.agencies.rules import Action, Principal
+from domain.core.db import TENANT_READY_KEY
 from domain.core.errors import NotFoundError, PermissionDeniedError
 
 
-@dataclass
 class Context:
-    """What a use case runs with: one transaction, who is acting, and the request id."""
+    """What a use case runs with: one transaction, who is acting, and the request id.
 
-    session: AsyncSession
-    principal: Principal
-    request_id: str | None = None
-    # Work that must only happen once the transaction is committed (emails, later jobs);
-    # dropped on rollback.
-    after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    A request's transaction lives on a connection whose tenant is already set. Reads that
+    need no ORM (`read`) run on it directly; the ORM session is made on first use and
+    joins the same transaction, so writes and reads see one consistent state.
+    """
+
+    def __init__(
+        self,
+        principal: Principal,
+        *,
+        session: AsyncSession | None = None,
+        connection: AsyncConnection | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        if session is None and connection is None:
+            raise ValueError("a Context needs a session or a connection")
+        self.principal = principal
+        self.request_id = request_id
+        self.connection = connection
+        self._session = session
+        # Work that must only happen once the transaction is committed (emails, later
+        # jobs); dropped on rollback.
+        self.after_commit: list[Callable[[], Awaitable[None]]] = []
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            self._session = AsyncSession(
+                bind=self.connection,
+                expire_on_commit=False,
+                join_transaction_mode="conditional_savepoint",
+                info={TENANT_READY_KEY: True},
+            )
+        return self._session
+
+    @property
+    def has_session(self) -> bool:
+        return self._session is not None
 
     @property
     def agency_id(self) -> UUID:
@@ -31,6 +62,12 @@ class Context:
         """The one home of tenant scoping in queries (RLS enforces the same rule below)."""
         stmt = select(*columns) if columns else select(model)
         return stmt.where(model.agency_id == self.agency_id)
+
+    async def read(self, stmt: Any, params: dict[str, Any] | None = None) -> Result[Any]:
+        """Core read for hot paths: rows, not ORM objects, straight on the connection."""
+        if self._session is not None or self.connection is None:
+            return await self.session.execute(stmt, params)
+        return await self.connection.execute(stmt, params)
 
     async def get(self, model: Any, object_id: UUID, *, lock: bool = False, what: str = "resource") -> Any:
         stmt = self.select(model).where(model.id == object_id)

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from advanced_alchemy.base import UUIDv7AuditBase, orm_registry
 from sqlalchemy import ForeignKey, String, Uuid, bindparam, event, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
 Base = UUIDv7AuditBase
@@ -23,6 +23,8 @@ USER_KEY = "user_id"
 KEY_HASH_KEY = "api_key_hash"
 # What `chorus_begin_request` found for the caller: a membership or an API key row.
 ACCESS_ROW_KEY = "access_row"
+# Set on sessions that join a connection whose transaction already has its tenant.
+TENANT_READY_KEY = "tenant_ready"
 
 
 class TenantMixin:
@@ -44,6 +46,8 @@ def _set_tenant(session: Session, transaction: Any, connection: Any) -> None:
     # One statement sets the tenant for this transaction and reads the caller's access
     # (membership or API key) under the policies it just armed.
     info = session.info
+    if info.get(TENANT_READY_KEY):
+        return
     row = connection.execute(
         _BEGIN_REQUEST,
         {"agency": info.get(TENANT_KEY), "user": info.get(USER_KEY), "key_hash": info.get(KEY_HASH_KEY)},
@@ -86,6 +90,24 @@ def scoped_session(
     session.info[USER_KEY] = user_id
     session.info[KEY_HASH_KEY] = api_key_hash
     return session
+
+
+async def begin_request(
+    engine: AsyncEngine, *, agency_id: UUID, user_id: UUID | None, api_key_hash: str | None
+) -> tuple[AsyncConnection, Any]:
+    """Open the request's transaction with its tenant set, and read the caller's access,
+    in one statement after BEGIN. The caller owns the connection: commit or roll back,
+    then close."""
+    connection = await engine.connect()
+    try:
+        await connection.begin()
+        row = (
+            await connection.execute(_BEGIN_REQUEST, {"agency": agency_id, "user": user_id, "key_hash": api_key_hash})
+        ).first()
+    except BaseException:
+        await connection.close()
+        raise
+    return connection, row
 
 
 async def access_row(session: AsyncSession) -> Any:
