@@ -119,7 +119,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=handlers,
         dependencies={"ctx": Provide(provide_context)},
-        guards=[authorize],
+        before_request=authorize,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[RequestContextMiddleware, rate_limit.middleware, IdempotencyMiddleware],
         openapi_config=openapi_config(),

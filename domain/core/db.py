@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+import msgspec
 from advanced_alchemy.base import UUIDv7AuditBase, orm_registry
 from sqlalchemy import ForeignKey, String, Uuid, bindparam, event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -58,6 +59,9 @@ def _set_tenant(session: Session, transaction: Any, connection: Any) -> None:
 def create_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 15_000) -> AsyncEngine:
     return create_async_engine(
         url,
+        # msgspec reads and writes JSONB several times faster than the json module.
+        json_serializer=lambda value: msgspec.json.encode(value).decode(),
+        json_deserializer=msgspec.json.decode,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=False,

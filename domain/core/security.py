@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import jwt
@@ -87,10 +87,14 @@ class AccessClaims:
 
 class AccessTokens:
     algorithm = "HS256"
+    # Verified tokens are remembered (they cannot change), so a client's burst of calls
+    # pays for the signature check once. Expiry is still checked on every use.
+    cache_size = 10_000
 
     def __init__(self, secret: str, ttl_seconds: int) -> None:
         self._secret = secret
         self.ttl_seconds = ttl_seconds
+        self._verified: dict[str, AccessClaims] = {}
 
     def issue(self, *, user_id: UUID, agency_id: UUID, session_id: UUID) -> tuple[str, datetime]:
         expires = now() + timedelta(seconds=self.ttl_seconds)
@@ -105,6 +109,20 @@ class AccessTokens:
         return jwt.encode(payload, self._secret, algorithm=self.algorithm), expires
 
     def verify(self, token: str) -> AccessClaims | None:
+        claims = self._verified.get(token)
+        if claims is not None:
+            if claims.expires_at > now():
+                return claims
+            del self._verified[token]
+            return None
+        claims = self._decode(token)
+        if claims is not None:
+            if len(self._verified) >= self.cache_size:
+                self._verified.clear()
+            self._verified[token] = claims
+        return claims
+
+    def _decode(self, token: str) -> AccessClaims | None:
         try:
             payload = jwt.decode(
                 token, self._secret, algorithms=[self.algorithm], options={"require": ["exp", "sub", "agy", "sid"]}
@@ -115,7 +133,7 @@ class AccessTokens:
                 user_id=UUID(payload["sub"]),
                 agency_id=UUID(payload["agy"]),
                 session_id=UUID(payload["sid"]),
-                expires_at=datetime.fromtimestamp(payload["exp"]).astimezone(),
+                expires_at=datetime.fromtimestamp(payload["exp"], UTC),
             )
         except (jwt.PyJWTError, ValueError, KeyError, TypeError):
             return None

@@ -125,3 +125,21 @@ def test_passwords():
     assert passwords.verify(hashed, "correct horse battery")
     assert not passwords.verify(hashed, "wrong")
     assert not passwords.verify(None, "anything")
+
+
+def test_verified_access_tokens_are_cached_but_expiry_still_applies():
+    tokens = AccessTokens("s" * 32, 60)
+    user, agency, session = uuid4(), uuid4(), uuid4()
+    token, _ = tokens.issue(user_id=user, agency_id=agency, session_id=session)
+    first = tokens.verify(token)
+    assert tokens.verify(token) is first  # served from the cache
+    from dataclasses import replace
+    from datetime import timedelta
+
+    tokens._verified[token] = replace(first, expires_at=first.expires_at - timedelta(seconds=120))
+    assert tokens.verify(token) is None and token not in tokens._verified
+    tokens.cache_size = 1
+    other, _ = tokens.issue(user_id=uuid4(), agency_id=agency, session_id=session)
+    tokens.verify(token)
+    tokens.verify(other)
+    assert len(tokens._verified) == 1
