@@ -87,9 +87,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await engine.dispose()
 
+    rate_limit = RateLimitConfig(
+        rate_limit=("minute", settings.auth_rate_limit_per_minute),
+        check_throttle_handler=lambda request: bool(request.route_handler.opt.get("rate_limited")),
+        store="rate_limits",
+    )
     handlers = [
-        AuthController,
-        InvitationAcceptController,
+        # Only the public credential routes are throttled, so the middleware sits on them alone.
+        Router(path="/", route_handlers=[AuthController, InvitationAcceptController], middleware=[rate_limit.middleware]),
         AgencyController,
         MemberController,
         InvitationController,
@@ -111,17 +116,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "mailer": mailer_for(settings.smtp_url, settings.mail_from, settings.data_dir / "outbox"),
         }
     )
-    rate_limit = RateLimitConfig(
-        rate_limit=("minute", settings.auth_rate_limit_per_minute),
-        check_throttle_handler=lambda request: bool(request.route_handler.opt.get("rate_limited")),
-        store="rate_limits",
-    )
     return Litestar(
         route_handlers=handlers,
         dependencies={"ctx": Provide(provide_context)},
         before_request=authorize,
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[RequestContextMiddleware, rate_limit.middleware, IdempotencyMiddleware],
+        middleware=[RequestContextMiddleware, IdempotencyMiddleware],
         openapi_config=openapi_config(),
         lifespan=[lifespan],
         state=state,

@@ -17,11 +17,11 @@ from litestar import Request
 from litestar.datastructures import State
 
 from domain.agencies.rules import ACTION_SCOPES, PERMISSIONS, Action, Principal, Role
-from domain.agencies.service import API_KEY_PREFIX, principal_for
+from domain.agencies.service import API_KEY_PREFIX, principal_for, principal_from_claims
 from domain.core.context import Context
-from domain.core.db import begin_request, scoped_session
+from domain.core.db import begin_request, enter_request, scoped_session
 from domain.core.errors import AuthenticationRequiredError, DomainError, PermissionDeniedError
-from domain.core.security import AccessTokens, OpaqueToken
+from domain.core.security import AccessClaims, AccessTokens, OpaqueToken
 
 log = logging.getLogger("chorus.auth")
 
@@ -33,6 +33,7 @@ class Credential:
     agency_id: UUID
     user_id: UUID | None = None
     api_key: OpaqueToken | None = None
+    claims: AccessClaims | None = None
 
     @property
     def owner(self) -> str:
@@ -55,7 +56,7 @@ def read_credential(headers: Any, tokens: AccessTokens) -> Credential | None:
     claims = tokens.verify(value)
     if claims is None:
         raise AuthenticationRequiredError("The access token is not valid or has expired")
-    return Credential(agency_id=claims.agency_id, user_id=claims.user_id)
+    return Credential(agency_id=claims.agency_id, user_id=claims.user_id, claims=claims)
 
 
 async def authorize(connection: Request[Any, Any, Any]) -> None:
@@ -70,13 +71,23 @@ async def authorize(connection: Request[Any, Any, Any]) -> None:
     credential = read_credential(connection.headers, state.tokens)
     if credential is None:
         raise AuthenticationRequiredError("Send 'Authorization: Bearer <access token or API key>'")
-    key_hash = credential.api_key.hashed if credential.api_key else None
-    db, row = await begin_request(
-        state.engine, agency_id=credential.agency_id, user_id=credential.user_id, api_key_hash=key_hash
-    )
-    # The request middleware closes it if the handler never runs (a bad body, say).
-    connection.scope["state"]["db_connection"] = db
-    principal = await principal_for(db, row, credential.agency_id, credential.user_id)
+    if credential.claims is not None:
+        claims = credential.claims
+        db = await enter_request(
+            state.engine,
+            agency_id=claims.agency_id,
+            user_id=claims.user_id,
+            membership_version=claims.membership_version,
+        )
+        connection.scope["state"]["db_connection"] = db
+        principal, wrote = principal_from_claims(claims), False
+    else:
+        db, row = await begin_request(
+            state.engine, agency_id=credential.agency_id, user_id=None, api_key_hash=credential.api_key.hashed
+        )
+        # The request middleware closes it if the handler never runs (a bad body, say).
+        connection.scope["state"]["db_connection"] = db
+        principal, wrote = await principal_for(db, row, credential.agency_id, None)
     if principal is None:
         raise AuthenticationRequiredError("The credential is not valid for this agency")
     action: Action | None = handler.opt.get("action")
@@ -86,6 +97,7 @@ async def authorize(connection: Request[Any, Any, Any]) -> None:
             f"{action.value if action else 'this action'}"
         )
     connection.scope["state"]["principal"] = principal
+    connection.scope["state"]["db_wrote"] = wrote
     return None
 
 
@@ -95,7 +107,8 @@ async def provide_context(request: Request[Any, Any, Any]) -> AsyncGenerator[Con
     principal = request.scope["state"].get("principal")
     if db is None or principal is None:  # a route that forgot its action
         raise PermissionDeniedError("This route is not open to any credential")
-    ctx = Context(principal, connection=db, request_id=request.scope["state"].get("request_id"))
+    state = request.scope["state"]
+    ctx = Context(principal, connection=db, request_id=state.get("request_id"), wrote=state.get("db_wrote", False))
     try:
         yield ctx
         await _commit(ctx)
@@ -118,6 +131,8 @@ async def provide_context(request: Request[Any, Any, Any]) -> AsyncGenerator[Con
 
 
 async def _commit(ctx: Context) -> None:
+    if not ctx.needs_commit:
+        return  # read-only: closing the connection rolls back, as the pool always does
     if ctx.has_session:
         await ctx.session.flush()
     assert ctx.connection is not None

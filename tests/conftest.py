@@ -11,7 +11,7 @@ import secrets
 import uuid
 import warnings
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +168,14 @@ class Tenant:
     refresh_token: str
     email: str
     password: str
+    refresh_tokens: dict[str, str] = field(default_factory=dict)
+
+    async def refreshed(self, access_token: str) -> str:
+        """A new access token for the same person (after their role changed, say)."""
+        r = await self.client.post("/v1/auth/refresh", json={"refresh_token": self.refresh_tokens.pop(access_token)})
+        assert r.status_code == 200, r.text
+        self.refresh_tokens[r.json()["access_token"]] = r.json()["refresh_token"]
+        return r.json()["access_token"]
 
     def auth(self, token: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {token or self.owner_token}"}
@@ -192,6 +200,7 @@ class Tenant:
         )
         assert r.status_code == 201, r.text
         token = r.json()["access_token"]
+        self.refresh_tokens[token] = r.json()["refresh_token"]
         members = await self.req("GET", "/v1/members", params={"limit": 200})
         membership = next(m for m in members.json()["items"] if m["email"] == email)
         return token, membership

@@ -37,7 +37,7 @@ from domain.core.errors import (
     ValidationFailedError,
 )
 from domain.core.pagination import Page, PageRequest, paginate, resolve_sort
-from domain.core.security import AccessTokens, OpaqueToken, Passwords
+from domain.core.security import AccessClaims, AccessTokens, OpaqueToken, Passwords
 from domain.core.timezones import is_valid_time_zone
 
 REFRESH_PREFIX = "crt"
@@ -226,7 +226,16 @@ class AuthService:
         )
         self.session.add(auth_session)
         await self.session.flush()
-        access, _ = self.tokens.issue(user_id=user.id, agency_id=agency_id, session_id=auth_session.id)
+        await self.session.flush()  # the membership's version is final once flushed
+        access, _ = self.tokens.issue(
+            user_id=user.id,
+            agency_id=agency_id,
+            session_id=auth_session.id,
+            role=membership.role,
+            membership_version=membership.version,
+            brand_ids=membership.brand_ids,
+            email=user.email,
+        )
         return s.TokenPair(
             access_token=access,
             refresh_token=refresh.value,
@@ -279,27 +288,45 @@ class AuthService:
         )
 
 
-async def principal_for(connection: AsyncConnection, row: Any, agency_id: UUID, user_id: UUID | None) -> Principal | None:
-    """`row` is what `chorus_begin_request` read for this caller in this transaction."""
+def principal_from_claims(claims: AccessClaims) -> Principal:
+    """The database has just checked these claims' membership version (chorus_enter)."""
+    return Principal(
+        agency_id=claims.agency_id,
+        user_id=claims.user_id,
+        role=Role(claims.role),
+        brand_ids=frozenset(claims.brand_ids) if claims.brand_ids is not None else None,
+        label=claims.email,
+    )
+
+
+async def principal_for(
+    connection: AsyncConnection, row: Any, agency_id: UUID, user_id: UUID | None
+) -> tuple[Principal | None, bool]:
+    """`row` is what `chorus_begin_request` read for this caller in this transaction.
+    Also says whether it wrote (the API key's last-use stamp), so the caller commits."""
     if row is None:
-        return None
+        return None, False
     if user_id is not None:
-        return Principal(
+        principal = Principal(
             agency_id=agency_id,
             user_id=user_id,
             role=Role(row.role),
             brand_ids=frozenset(row.brand_ids) if row.brand_ids is not None else None,
             label=row.label,
         )
+        return principal, False
     moment = now()
     if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= moment):
-        return None
+        return None, False
+    wrote = False
     if row.last_used_at is None or moment - row.last_used_at > timedelta(minutes=1):
         # Throttled so a busy integration does not write on every read.
         await connection.execute(update(ApiKey).where(ApiKey.id == row.credential_id).values(last_used_at=moment))
-    return Principal(
+        wrote = True
+    principal = Principal(
         agency_id=agency_id, api_key_id=row.credential_id, scopes=frozenset(row.scopes), label=f"api key {row.label}"
     )
+    return principal, wrote
 
 
 # --- the agency and its people --------------------------------------------------------

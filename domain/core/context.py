@@ -28,6 +28,7 @@ class Context:
         session: AsyncSession | None = None,
         connection: AsyncConnection | None = None,
         request_id: str | None = None,
+        wrote: bool = False,
     ) -> None:
         if session is None and connection is None:
             raise ValueError("a Context needs a session or a connection")
@@ -35,6 +36,10 @@ class Context:
         self.request_id = request_id
         self.connection = connection
         self._session = session
+        # Writes go through the ORM session; anything written on the bare connection
+        # (the API key's last-use stamp) says so here. A request that wrote nothing ends
+        # its transaction with the rollback the pool does anyway, one call fewer.
+        self.wrote = wrote
         # Work that must only happen once the transaction is committed (emails, later
         # jobs); dropped on rollback.
         self.after_commit: list[Callable[[], Awaitable[None]]] = []
@@ -53,6 +58,10 @@ class Context:
     @property
     def has_session(self) -> bool:
         return self._session is not None
+
+    @property
+    def needs_commit(self) -> bool:
+        return self.wrote or self._session is not None
 
     @property
     def agency_id(self) -> UUID:

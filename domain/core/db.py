@@ -15,6 +15,9 @@ from advanced_alchemy.base import UUIDv7AuditBase, orm_registry
 from sqlalchemy import ForeignKey, String, Uuid, bindparam, event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
+from sqlalchemy.util.concurrency import await_
+
+from domain.core.errors import AccessTokenStaleError
 
 Base = UUIDv7AuditBase
 metadata = orm_registry.metadata
@@ -57,7 +60,7 @@ def _set_tenant(session: Session, transaction: Any, connection: Any) -> None:
 
 
 def create_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 15_000) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         # msgspec reads and writes JSONB several times faster than the json module.
         json_serializer=lambda value: msgspec.json.encode(value).decode(),
@@ -76,6 +79,16 @@ def create_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 
             },
         },
     )
+    event.listen(engine.sync_engine.pool, "reset", _never_pool_an_open_transaction)
+    return engine
+
+
+def _never_pool_an_open_transaction(dbapi_connection: Any, connection_record: Any, reset_state: Any) -> None:
+    # Backstop: whatever happened to the request, a connection goes back to the pool with
+    # no transaction (and so no tenant) left open on the server.
+    raw = getattr(dbapi_connection, "driver_connection", None)
+    if raw is not None and not raw.is_closed() and raw.is_in_transaction():
+        await_(raw.execute("ROLLBACK"))
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -96,18 +109,72 @@ def scoped_session(
     return session
 
 
+class _OpenedTransaction:
+    """Stands in for asyncpg's Transaction inside SQLAlchemy's asyncpg adapter once we
+    have sent BEGIN ourselves, so SQLAlchemy commits and rolls back as usual."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+
+    async def commit(self) -> None:
+        await self._raw.execute("COMMIT")
+
+    async def rollback(self) -> None:
+        await self._raw.execute("ROLLBACK")
+
+
+def _enter(sync_connection: Any, agency_id: UUID, user_id: UUID, membership_version: int) -> None:
+    # BEGIN and chorus_enter() travel in one simple-protocol message: the request's first
+    # round trip opens the transaction, sets the tenant and checks the token's membership
+    # version. The values are typed (UUID, int), so formatting them in is safe.
+    sql = (
+        "BEGIN ISOLATION LEVEL READ COMMITTED; "
+        f"SELECT chorus_enter('{UUID(str(agency_id))}'::uuid, '{UUID(str(user_id))}'::uuid, {int(membership_version)})"
+    )
+    fairy = sync_connection.connection
+    raw = fairy.driver_connection
+    try:
+        await_(raw.execute(sql))
+    except BaseException as err:
+        if raw.is_in_transaction():
+            await_(raw.execute("ROLLBACK"))
+        if getattr(err, "sqlstate", None) == "28000":
+            raise AccessTokenStaleError() from None
+        raise
+    fairy.dbapi_connection._transaction = _OpenedTransaction(raw)
+    sync_connection.begin()
+
+
+async def enter_request(engine: AsyncEngine, *, agency_id: UUID, user_id: UUID, membership_version: int) -> AsyncConnection:
+    """The request's connection, in a transaction whose tenant is set, for a person whose
+    token still matches their membership (else AccessTokenStaleError)."""
+    connection = await engine.connect()
+    try:
+        await connection.run_sync(_enter, agency_id, user_id, membership_version)
+    except BaseException:
+        await connection.close()
+        raise
+    return connection
+
+
 async def begin_request(
     engine: AsyncEngine, *, agency_id: UUID, user_id: UUID | None, api_key_hash: str | None
 ) -> tuple[AsyncConnection, Any]:
     """Open the request's transaction with its tenant set, and read the caller's access,
     in one statement after BEGIN. The caller owns the connection: commit or roll back,
     then close."""
+    params = {"agency": agency_id, "user": user_id, "key_hash": api_key_hash}
+
+    def start(sync_connection: Any) -> Any:
+        # BEGIN and the first statement in one hop through the greenlet bridge.
+        sync_connection.begin()
+        return sync_connection.execute(_BEGIN_REQUEST, params).first()
+
     connection = await engine.connect()
     try:
-        await connection.begin()
-        row = (
-            await connection.execute(_BEGIN_REQUEST, {"agency": agency_id, "user": user_id, "key_hash": api_key_hash})
-        ).first()
+        row = await connection.run_sync(start)
     except BaseException:
         await connection.close()
         raise

@@ -48,6 +48,12 @@ class InvalidCredentialsError(DomainError):
     title = "The credentials are not valid"
 
 
+class AccessTokenStaleError(DomainError):
+    status = 401
+    slug = "access-token-stale"
+    title = "Your access changed since this token was issued: refresh it"
+
+
 class PermissionDeniedError(DomainError):
     status = 403
     slug = "forbidden"

@@ -79,10 +79,17 @@ class OpaqueToken:
 
 @dataclass(frozen=True)
 class AccessClaims:
+    """What an access token says. The database checks `membership_version` on every
+    request, so role and brand limits here are never staler than the membership."""
+
     user_id: UUID
     agency_id: UUID
     session_id: UUID
     expires_at: datetime
+    role: str
+    membership_version: int
+    brand_ids: tuple[UUID, ...] | None
+    email: str
 
 
 class AccessTokens:
@@ -96,12 +103,26 @@ class AccessTokens:
         self.ttl_seconds = ttl_seconds
         self._verified: dict[str, AccessClaims] = {}
 
-    def issue(self, *, user_id: UUID, agency_id: UUID, session_id: UUID) -> tuple[str, datetime]:
+    def issue(
+        self,
+        *,
+        user_id: UUID,
+        agency_id: UUID,
+        session_id: UUID,
+        role: str = "owner",
+        membership_version: int = 1,
+        brand_ids: list[UUID] | None = None,
+        email: str = "",
+    ) -> tuple[str, datetime]:
         expires = now() + timedelta(seconds=self.ttl_seconds)
         payload = {
             "sub": str(user_id),
             "agy": str(agency_id),
             "sid": str(session_id),
+            "rol": role,
+            "mv": membership_version,
+            "brs": [str(b) for b in brand_ids] if brand_ids is not None else None,
+            "eml": email,
             "exp": int(expires.timestamp()),
             "iat": int(now().timestamp()),
             "typ": "access",
@@ -125,15 +146,23 @@ class AccessTokens:
     def _decode(self, token: str) -> AccessClaims | None:
         try:
             payload = jwt.decode(
-                token, self._secret, algorithms=[self.algorithm], options={"require": ["exp", "sub", "agy", "sid"]}
+                token,
+                self._secret,
+                algorithms=[self.algorithm],
+                options={"require": ["exp", "sub", "agy", "sid", "rol", "mv"]},
             )
-            if payload.get("typ") != "access":
+            if payload.get("typ") != "access" or not isinstance(payload["mv"], int):
                 return None
+            brand_ids = payload.get("brs")
             return AccessClaims(
                 user_id=UUID(payload["sub"]),
                 agency_id=UUID(payload["agy"]),
                 session_id=UUID(payload["sid"]),
                 expires_at=datetime.fromtimestamp(payload["exp"], UTC),
+                role=str(payload["rol"]),
+                membership_version=payload["mv"],
+                brand_ids=tuple(UUID(b) for b in brand_ids) if brand_ids is not None else None,
+                email=str(payload.get("eml", "")),
             )
         except (jwt.PyJWTError, ValueError, KeyError, TypeError):
             return None

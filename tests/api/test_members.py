@@ -83,6 +83,10 @@ async def test_at_least_one_owner_remains(tenant):
     assert r.status_code == 200 and r.json()["role"] == "owner"
     r = await tenant.req("PATCH", f"/v1/members/{me['id']}", json={"role": "admin"})
     assert r.status_code == 200
+    # The promoted member's old token no longer matches their membership.
+    r = await tenant.req("PATCH", f"/v1/members/{other['id']}", json={"role": "editor"}, token=token)
+    assert r.status_code == 401 and r.json()["type"].endswith("/access-token-stale")
+    token = await tenant.refreshed(token)
     r = await tenant.req("PATCH", f"/v1/members/{other['id']}", json={"role": "editor"}, token=token)
     assert r.status_code == 409  # the last owner cannot demote themself
 
@@ -118,8 +122,23 @@ async def test_role_change_applies_to_existing_tokens(tenant):
     assert (await tenant.req("POST", "/v1/brands", token=token, json={
         "name": "Mgr brand", "time_zone": "UTC", "language": "en"})).status_code == 201
     await tenant.req("PATCH", f"/v1/members/{member['id']}", json={"role": "analyst"})
+    # The very next request with the old token is refused: its claims are stale.
+    r = await tenant.req("GET", "/v1/brands", token=token)
+    assert r.status_code == 401 and r.json()["type"].endswith("/access-token-stale")
+    token = await tenant.refreshed(token)
     r = await tenant.req("POST", "/v1/brands", token=token, json={"name": "No", "time_zone": "UTC", "language": "en"})
     assert r.status_code == 403 and r.json()["type"].endswith("/forbidden")
+    assert (await tenant.req("GET", "/v1/brands", token=token)).status_code == 200
+
+
+async def test_brand_limit_change_applies_at_the_next_request(tenant):
+    a, b = await tenant.brand("A"), await tenant.brand("B")
+    token, member = await tenant.member("editor", brand_ids=[a["id"]])
+    await tenant.req("PATCH", f"/v1/members/{member['id']}", json={"brand_ids": [b["id"]]})
+    assert (await tenant.req("GET", f"/v1/brands/{a['id']}", token=token)).status_code == 401
+    token = await tenant.refreshed(token)
+    assert (await tenant.req("GET", f"/v1/brands/{a['id']}", token=token)).status_code == 404
+    assert (await tenant.req("GET", f"/v1/brands/{b['id']}", token=token)).status_code == 200
 
 
 async def test_invitation_is_emailed_with_a_working_link(client, tenant, smtp_inbox):

@@ -129,3 +129,40 @@ async def test_tenant_setting_does_not_leak_between_transactions(app_engine, ten
         await conn.commit()
         assert (await conn.execute(text("SELECT current_setting('app.agency_id', true)"))).scalar() in ("", None)
         await conn.rollback()
+
+
+async def test_a_refused_entry_leaves_no_transaction_or_tenant_behind(app_engine, tenant):
+    import pytest
+
+    from domain.core.db import enter_request
+    from domain.core.errors import AccessTokenStaleError
+
+    user_id = (await tenant.req("GET", "/v1/members")).json()["items"][0]["user_id"]
+    with pytest.raises(AccessTokenStaleError):
+        await enter_request(app_engine, agency_id=uuid.UUID(tenant.agency_id), user_id=uuid.UUID(user_id),
+                            membership_version=999)
+    good = await enter_request(app_engine, agency_id=uuid.UUID(tenant.agency_id), user_id=uuid.UUID(user_id),
+                               membership_version=1)
+    try:
+        assert (await good.execute(text("SELECT current_setting('app.agency_id', true)"))).scalar() == tenant.agency_id
+    finally:
+        await good.close()
+    for _ in range(3):  # every pooled connection is clean
+        async with app_engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            assert not raw.is_in_transaction()
+            assert (await conn.execute(text("SELECT current_setting('app.agency_id', true)"))).scalar() in ("", None)
+            await conn.rollback()
+
+
+async def test_the_pool_never_keeps_a_transaction_sqlalchemy_did_not_see(app_engine, tenant):
+    """Backstop for a request cut short between our BEGIN and SQLAlchemy learning of it."""
+    async with app_engine.connect() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        await raw.execute(f"BEGIN; SELECT set_config('app.agency_id', '{tenant.agency_id}', true)")
+        assert raw.is_in_transaction()
+    async with app_engine.connect() as conn:
+        raw2 = (await conn.get_raw_connection()).driver_connection
+        assert not raw2.is_in_transaction()
+        assert (await conn.execute(text("SELECT count(*) FROM brands"))).scalar() == 0
+        await conn.rollback()
