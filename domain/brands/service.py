@@ -97,12 +97,15 @@ class BrandService:
 
     async def list(self, page: PageRequest, status: BrandStatus | None = None, q: str | None = None) -> Page[s.BrandOut]:
         self.ctx.require(Action.BRANDS_READ)
-        stmt = self._visible(self.ctx.select(Brand), Brand.id)
+        # Core rows, not ORM objects: the list is read far more often than it is written.
+        stmt = self._visible(self.ctx.select(Brand, *Brand.__table__.c), Brand.id)
         if status is not None:
             stmt = stmt.where(Brand.status == status.value)
         if q:
             stmt = stmt.where(Brand.name.ilike(f"%{_escape_like(q)}%", escape="\\"))
-        result = await paginate(self.session, stmt, resolve_sort(BRAND_SORTS, page.sort or "name"), page)
+        result = await paginate(
+            None, stmt, resolve_sort(BRAND_SORTS, page.sort or "name"), page, rows=self.ctx.read
+        )
         return Page([brand_out(b) for b in result.items], result.next_cursor)
 
     async def read(self, brand_id: UUID) -> s.BrandOut:

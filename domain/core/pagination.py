@@ -74,16 +74,21 @@ def _decode(sort: Sort, cursor: str) -> tuple[Any, UUID]:
         raise ValidationFailedError.field("cursor", "The cursor is not valid for this list and sort order") from None
 
 
-async def paginate(session: AsyncSession, stmt: Select[Any], sort: Sort, page: PageRequest) -> Page[Any]:
+async def paginate(
+    session: AsyncSession | None, stmt: Select[Any], sort: Sort, page: PageRequest, *, rows: Any = None
+) -> Page[Any]:
+    """ORM objects through `session`, or Core rows through `rows` (an async callable
+    that executes a statement, such as Context.read) for hot read paths."""
     keys = tuple_(sort.column, sort.id_column)
     if page.cursor:
         value, row_id = _decode(sort, page.cursor)
         stmt = stmt.where(keys < tuple_(value, row_id) if sort.descending else keys > tuple_(value, row_id))
     order = (sort.column.desc(), sort.id_column.desc()) if sort.descending else (sort.column, sort.id_column)
-    rows = list((await session.scalars(stmt.order_by(*order).limit(page.limit + 1))).all())
+    stmt = stmt.order_by(*order).limit(page.limit + 1)
+    found = list((await rows(stmt)).all() if rows is not None else (await session.scalars(stmt)).all())  # type: ignore[union-attr]
     next_cursor = None
-    if len(rows) > page.limit:
-        rows = rows[: page.limit]
-        last = rows[-1]
+    if len(found) > page.limit:
+        found = found[: page.limit]
+        last = found[-1]
         next_cursor = _encode(sort, getattr(last, sort.column.key), getattr(last, sort.id_column.key))
-    return Page(rows, next_cursor)
+    return Page(found, next_cursor)
