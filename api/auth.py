@@ -19,7 +19,7 @@ from litestar.datastructures import State
 from domain.agencies.rules import ACTION_SCOPES, PERMISSIONS, Action, Principal, Role
 from domain.agencies.service import API_KEY_PREFIX, principal_for, principal_from_claims
 from domain.core.context import Context
-from domain.core.db import begin_request, enter_request, scoped_session
+from domain.core.db import begin_api_key_request, enter_request, scoped_session
 from domain.core.errors import AuthenticationRequiredError, DomainError, PermissionDeniedError
 from domain.core.security import AccessClaims, AccessTokens, OpaqueToken
 
@@ -82,8 +82,9 @@ async def authorize(connection: Request[Any, Any, Any]) -> None:
         connection.scope["state"]["db_connection"] = db
         principal, wrote = principal_from_claims(claims), False
     else:
-        db, row = await begin_request(
-            state.engine, agency_id=credential.agency_id, user_id=None, api_key_hash=credential.api_key.hashed
+        assert credential.api_key is not None
+        db, row = await begin_api_key_request(
+            state.engine, agency_id=credential.agency_id, api_key_hash=credential.api_key.hashed
         )
         # The request middleware closes it if the handler never runs (a bad body, say).
         connection.scope["state"]["db_connection"] = db

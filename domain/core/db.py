@@ -1,8 +1,14 @@
 """Database base classes, engines and the per-transaction tenant setting.
 
-Row-level security reads `app.agency_id` and `app.user_id`; they are set with
-`set_config(..., true)` (transaction-local) at the start of every transaction from
-`session.info`, so a pooled connection never carries one request's tenant into the next.
+Row-level security reads `app.agency_id` and `app.user_id`. They are always set with
+`set_config(..., true)`, local to the transaction, so a pooled connection never carries
+one request's tenant into the next. Three ways in:
+
+- `enter_request` (a person's API call): BEGIN plus `chorus_enter()` in one round trip;
+- `begin_api_key_request` (an integrator's call): BEGIN, then `chorus_begin_request()`,
+  which sets the tenant and reads the key under the policies it just armed;
+- `scoped_session` (sign-in, seeds, middleware): the `after_begin` hook sets the tenant
+  from `session.info` at the start of every transaction.
 """
 
 from __future__ import annotations
@@ -24,9 +30,6 @@ metadata = orm_registry.metadata
 
 TENANT_KEY = "agency_id"
 USER_KEY = "user_id"
-KEY_HASH_KEY = "api_key_hash"
-# What `chorus_begin_request` found for the caller: a membership or an API key row.
-ACCESS_ROW_KEY = "access_row"
 # Set on sessions that join a connection whose transaction already has its tenant.
 TENANT_READY_KEY = "tenant_ready"
 
@@ -47,16 +50,11 @@ _BEGIN_REQUEST = text("SELECT * FROM chorus_begin_request(:agency, :user, :key_h
 
 @event.listens_for(Session, "after_begin")
 def _set_tenant(session: Session, transaction: Any, connection: Any) -> None:
-    # One statement sets the tenant for this transaction and reads the caller's access
-    # (membership or API key) under the policies it just armed.
     info = session.info
     if info.get(TENANT_READY_KEY):
         return
-    row = connection.execute(
-        _BEGIN_REQUEST,
-        {"agency": info.get(TENANT_KEY), "user": info.get(USER_KEY), "key_hash": info.get(KEY_HASH_KEY)},
-    ).first()
-    info[ACCESS_ROW_KEY] = row
+    agency, user = info.get(TENANT_KEY), info.get(USER_KEY)
+    connection.execute(_SET_CONTEXT, {"agency": str(agency) if agency else "", "user": str(user) if user else ""})
 
 
 def create_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 15_000) -> AsyncEngine:
@@ -65,6 +63,8 @@ def create_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 
         # msgspec reads and writes JSONB several times faster than the json module.
         json_serializer=lambda value: msgspec.json.encode(value).decode(),
         json_deserializer=msgspec.json.decode,
+        # Statement parameters (password hashes, token hashes) stay out of error messages.
+        hide_parameters=True,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=False,
@@ -100,12 +100,10 @@ def scoped_session(
     *,
     agency_id: UUID | None = None,
     user_id: UUID | None = None,
-    api_key_hash: str | None = None,
 ) -> AsyncSession:
     session = factory()
     session.info[TENANT_KEY] = agency_id
     session.info[USER_KEY] = user_id
-    session.info[KEY_HASH_KEY] = api_key_hash
     return session
 
 
@@ -159,13 +157,11 @@ async def enter_request(engine: AsyncEngine, *, agency_id: UUID, user_id: UUID, 
     return connection
 
 
-async def begin_request(
-    engine: AsyncEngine, *, agency_id: UUID, user_id: UUID | None, api_key_hash: str | None
-) -> tuple[AsyncConnection, Any]:
-    """Open the request's transaction with its tenant set, and read the caller's access,
-    in one statement after BEGIN. The caller owns the connection: commit or roll back,
-    then close."""
-    params = {"agency": agency_id, "user": user_id, "key_hash": api_key_hash}
+async def begin_api_key_request(engine: AsyncEngine, *, agency_id: UUID, api_key_hash: str) -> tuple[AsyncConnection, Any]:
+    """Open the request's transaction with its tenant set and read the API key row (None
+    if there is no such key in that agency). The caller owns the connection: commit or
+    roll back, then close."""
+    params = {"agency": agency_id, "user": None, "key_hash": api_key_hash}
 
     def start(sync_connection: Any) -> Any:
         # BEGIN and the first statement in one hop through the greenlet bridge.
@@ -179,12 +175,6 @@ async def begin_request(
         await connection.close()
         raise
     return connection, row
-
-
-async def access_row(session: AsyncSession) -> Any:
-    """Start the transaction (if needed) and return what it found for the caller."""
-    await session.connection()
-    return session.info.get(ACCESS_ROW_KEY)
 
 
 async def set_tenant(session: AsyncSession, *, agency_id: UUID | None, user_id: UUID | None = None) -> None:

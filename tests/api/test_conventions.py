@@ -150,3 +150,23 @@ async def test_json_log_lines_carry_request_id_and_no_secrets(tenant, capsys):
 async def test_health(client):
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     assert (await client.get("/readyz")).json() == {"status": "ready"}
+
+
+async def test_secrets_never_reach_the_logs(client, caplog):
+    """Passwords, API keys, refresh tokens and invitation tokens appear in no log line."""
+    import logging
+
+    from tests.conftest import sign_up
+
+    caplog.set_level(logging.DEBUG)
+    tenant = await sign_up(client)
+    key = await tenant.api_key(["brands:write"])
+    await tenant.req("GET", "/v1/brands", token=key)
+    await tenant.req("POST", "/v1/brands", token=key, content=b"{broken")
+    invitation = (await tenant.req("POST", "/v1/invitations", json={"email": "x-log@example.test", "role": "editor"})).json()
+    await client.post("/v1/auth/refresh", json={"refresh_token": tenant.refresh_token})
+    await client.post("/v1/auth/refresh", json={"refresh_token": tenant.refresh_token})  # reuse: logged as a failure
+    logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    for secret in [tenant.password, key, key.split("_", 2)[2], tenant.refresh_token, invitation["token"], tenant.owner_token]:
+        assert secret not in logged
+    assert "request" in logged  # the access log did run
