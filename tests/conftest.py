@@ -34,44 +34,39 @@ def _admin_url() -> str:
     return url
 
 
-@pytest.fixture(scope="session")
-def database_url() -> str:
-    """Owner URL of a fresh, migrated database for this run."""
+def run_admin_sql(url: str, sql: str) -> None:
+    """One statement outside any transaction (CREATE/DROP DATABASE), on the server at `url`."""
     import asyncio
 
     import asyncpg
 
-    admin = make_url(_admin_url())
-    name = f"chorus_test_{os.getpid()}_{secrets.token_hex(3)}"
+    parts = make_url(url)
 
-    async def create() -> None:
+    async def run() -> None:
         conn = await asyncpg.connect(
-            user=admin.username, password=admin.password, database=admin.database or "postgres",
-            host=admin.query.get("host") or admin.host, port=admin.port,
+            user=parts.username, password=parts.password, database=parts.database or "postgres",
+            host=parts.query.get("host") or parts.host, port=parts.port,
         )
         try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
+            await conn.execute(sql)
         finally:
             await conn.close()
 
-    asyncio.run(create())
-    url = admin.set(database=name).render_as_string(hide_password=False)
+    asyncio.run(run())
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    """Owner URL of a fresh, migrated database for this run."""
+    admin = _admin_url()
+    name = f"chorus_test_{os.getpid()}_{secrets.token_hex(3)}"
+    run_admin_sql(admin, f'CREATE DATABASE "{name}"')
+    url = make_url(admin).set(database=name).render_as_string(hide_password=False)
     from domain.core import migrate
 
     migrate.upgrade(url)
     yield url
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(
-            user=admin.username, password=admin.password, database=admin.database or "postgres",
-            host=admin.query.get("host") or admin.host, port=admin.port,
-        )
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    asyncio.run(drop())
+    run_admin_sql(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 class Inbox:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -25,27 +23,17 @@ def test_downgrade_and_upgrade_again(database_url):
     """Run in a scratch database so the shared one keeps its data."""
     import secrets
 
-    import asyncpg
     from sqlalchemy.engine import make_url
 
     from domain.core import migrate
+    from tests.conftest import run_admin_sql
 
-    base = make_url(database_url)
     name = f"chorus_mig_{secrets.token_hex(4)}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(user=base.username, database=base.database,
-                                     host=base.query.get("host") or base.host, port=base.port, password=base.password)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    run_admin_sql(database_url, f'CREATE DATABASE "{name}"')
     try:
-        url = base.set(database=name).render_as_string(hide_password=False)
+        url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
         migrate.upgrade(url)
         migrate.downgrade(url, "base")
         migrate.upgrade(url)
     finally:
-        asyncio.run(admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        run_admin_sql(database_url, f'DROP DATABASE "{name}" WITH (FORCE)')

@@ -22,8 +22,6 @@ def _auth_service(session: NamedDependency[Any], state: State) -> AuthService:
         passwords=state.passwords,
         tokens=state.tokens,
         refresh_ttl=settings.refresh_token_ttl_seconds,
-        invitation_ttl=settings.invitation_ttl_seconds,
-        public_base_url=settings.public_base_url,
     )
 
 

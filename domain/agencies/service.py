@@ -68,8 +68,6 @@ class AuthService:
     passwords: Passwords
     tokens: AccessTokens
     refresh_ttl: int
-    invitation_ttl: int = 7 * 24 * 3600
-    public_base_url: str = ""
 
     async def sign_up(
         self, data: s.SignUp, request_id: str | None = None, agency_id: UUID | None = None
@@ -225,7 +223,6 @@ class AuthService:
             expires_at=now() + timedelta(seconds=self.refresh_ttl),
         )
         self.session.add(auth_session)
-        await self.session.flush()
         await self.session.flush()  # the membership's version is final once flushed
         access, _ = self.tokens.issue(
             user_id=user.id,
