@@ -79,6 +79,7 @@ async def authorize(connection: Request[Any, Any, Any]) -> None:
             user_id=claims.user_id,
             membership_version=claims.membership_version,
         )
+        # The request middleware closes it if the handler never runs (a bad body, say).
         connection.scope["state"]["db_connection"] = db
         principal, wrote = principal_from_claims(claims), False
     else:
@@ -86,7 +87,6 @@ async def authorize(connection: Request[Any, Any, Any]) -> None:
         db, row = await begin_api_key_request(
             state.engine, agency_id=credential.agency_id, api_key_hash=credential.api_key.hashed
         )
-        # The request middleware closes it if the handler never runs (a bad body, say).
         connection.scope["state"]["db_connection"] = db
         principal, wrote = await principal_for(db, row, credential.agency_id, None)
     if principal is None:
@@ -113,7 +113,8 @@ async def provide_context(request: Request[Any, Any, Any]) -> AsyncGenerator[Con
     try:
         yield ctx
         await _commit(ctx)
-        await run_after_commit(ctx)
+        # Run once the response is on its way (RequestContextMiddleware), not before it.
+        state["after_commit"] = ctx.after_commit
     except DomainError as err:
         if err.keep_changes:
             await _commit(ctx)
@@ -140,8 +141,8 @@ async def _commit(ctx: Context) -> None:
     await ctx.connection.commit()
 
 
-async def run_after_commit(ctx: Context) -> None:
-    for task in ctx.after_commit:
+async def run_after_commit(scope: Any) -> None:
+    for task in scope.get("state", {}).pop("after_commit", ()):
         try:
             await task()
         except Exception:  # noqa: BLE001 - the change is committed; report, do not fail the request

@@ -15,7 +15,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from api.auth import close_request_session, read_credential
+from api.auth import close_request_session, read_credential, run_after_commit
 from domain.agencies.models import IdempotencyRecord
 from domain.core.clock import now
 from domain.core.db import scoped_session
@@ -67,16 +67,19 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
         started = time.perf_counter()
-        status_holder = {"status": 500}
+        status_holder: dict[str, Any] = {"status": 500, "sent_at": None}
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                status_holder["sent_at"] = time.perf_counter()
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+            await run_after_commit(scope)
         finally:
             await close_request_session(scope)
             principal = scope.get("state", {}).get("principal")
@@ -86,7 +89,7 @@ class RequestContextMiddleware:
                     "method": scope["method"],
                     "path": scope["path"],
                     "status": status_holder["status"],
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "duration_ms": round(((status_holder["sent_at"] or time.perf_counter()) - started) * 1000, 2),
                     "agency_id": str(principal.agency_id) if principal else None,
                 },
             )
