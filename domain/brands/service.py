@@ -138,7 +138,7 @@ class BrandService:
             status=BrandStatus.ACTIVE.value,
             profile=_profile_to_db(data.profile),
         )
-        await self._flush_unique(brand)
+        await self._save_unique(brand, brand.slug)
         await self.ctx.audit("brand.created", "brand", brand.id, {"name": brand.name, "slug": brand.slug})
         return brand
 
@@ -152,23 +152,27 @@ class BrandService:
             check_time_zone(changes["time_zone"])
         if "status" in changes:
             changes["status"] = changes["status"].value
-        for key, value in changes.items():
-            setattr(brand, key, value)
+        values = dict(changes)
         if data.profile is not msgspec.UNSET:
             patch = {k: v for k, v in msgspec.structs.asdict(data.profile).items() if v is not msgspec.UNSET}
             merged = {**(brand.profile or {}), **msgspec.to_builtins(patch)}
-            brand.profile = _profile_to_db(msgspec.convert(merged, s.BrandProfile))
+            values["profile"] = _profile_to_db(msgspec.convert(merged, s.BrandProfile))
             changes["profile"] = sorted(patch)
-        await self._flush_unique(brand)
-        await self.ctx.audit("brand.updated", "brand", brand.id, changes)
+        brand_id = brand.id
+        await self._save_unique(brand, values.get("slug", brand.slug), values)
+        await self.ctx.audit("brand.updated", "brand", brand_id, changes)
         return brand
 
-    async def _flush_unique(self, brand: Brand) -> None:
+    async def _save_unique(self, brand: Brand, slug: str, values: dict[str, Any] | None = None) -> None:
+        # The changes are made inside the savepoint, so a slug clash rolls back only them
+        # and the request can answer 409 instead of failing its whole transaction.
         try:
             async with self.session.begin_nested():
                 self.session.add(brand)
+                for key, value in (values or {}).items():
+                    setattr(brand, key, value)
         except IntegrityError:
-            raise SlugTakenError(f"The brand slug {brand.slug!r} is already used in this agency", field="slug") from None
+            raise SlugTakenError(f"The brand slug {slug!r} is already used in this agency", field="slug") from None
 
     async def _free_slug(self, base: str) -> str:
         taken = set(

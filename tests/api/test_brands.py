@@ -118,3 +118,23 @@ async def test_like_wildcards_in_search_are_literal(tenant):
     await tenant.brand("Other")
     found = (await tenant.req("GET", "/v1/brands", params={"q": "%"})).json()["items"]
     assert [b["name"] for b in found] == ["100% Natural"]
+
+
+async def test_renaming_to_a_taken_slug_is_409_and_changes_nothing(tenant):
+    await tenant.brand("First", slug="first")
+    second = await tenant.brand("Second", slug="second")
+    r = await tenant.req("PATCH", f"/v1/brands/{second['id']}", json={"name": "Renamed", "slug": "first"})
+    assert r.status_code == 409 and r.json()["type"].endswith("/slug-taken")
+    assert r.json()["field"] == "slug"
+    after = (await tenant.req("GET", f"/v1/brands/{second['id']}")).json()
+    assert after["name"] == "Second" and after["slug"] == "second" and after["version"] == 1
+
+
+async def test_agency_slug_clash_on_update_is_409(client, tenant):
+    from tests.conftest import sign_up
+
+    other = await sign_up(client)
+    taken = (await other.req("GET", "/v1/agency")).json()["slug"]
+    r = await tenant.req("PATCH", "/v1/agency", json={"slug": taken, "name": "Renamed"})
+    assert r.status_code == 409 and r.json()["type"].endswith("/slug-taken")
+    assert (await tenant.req("GET", "/v1/agency")).json()["name"] != "Renamed"
