@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 
+import msgspec
 from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
 from litestar.middleware.rate_limit import RateLimitConfig
@@ -12,7 +13,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme, Server, Tag
+from litestar.openapi.spec import Components, Schema, SecurityScheme, Server, Tag
 
 from api.auth import authorize, provide_context
 from api.controllers.agencies import AgencyController, ApiKeyController, AuditController, InvitationController, MemberController
@@ -116,7 +117,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "mailer": mailer_for(settings.smtp_url, settings.mail_from, settings.data_dir / "outbox"),
         }
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=handlers,
         dependencies={"ctx": Provide(provide_context)},
         before_request=authorize,
@@ -130,3 +131,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,
         debug=False,
     )
+    _declare_closed_objects(app)
+    return app
+
+
+def _declare_closed_objects(app: Litestar) -> None:
+    """Bodies refuse unknown fields (msgspec `forbid_unknown_fields`); say so in the
+    document (`additionalProperties: false`) so generated clients and fuzzers know."""
+    closed: dict[str, bool] = {}
+    pending = list(msgspec.Struct.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls.__module__.startswith(("domain.", "api.")):
+            closed[cls.__name__] = bool(cls.__struct_config__.forbid_unknown_fields)
+    for name, component in (app.openapi_schema.components.schemas or {}).items():
+        if closed.get(name) and isinstance(component, Schema):
+            component.additional_properties = False

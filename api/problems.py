@@ -81,10 +81,15 @@ def problem_response(
 
 
 def _field_from_key(key: str | None, message: str) -> str:
-    if key:
+    # msgspec names an unknown field in the message, and where it sits after "at `$...`".
+    unknown = re.search(r"unknown field `([^`]*)`", message)
+    where = re.search(r"at `\$\.?([^`]*)`", message)
+    if unknown:
+        parent = where.group(1) if where else (key if key and key != "data" else "")
+        return ".".join(p for p in (parent.lstrip("$."), unknown.group(1)) if p)
+    if key and key != "data":
         return key
-    match = re.search(r"at `\$\.?([^`]*)`", message)
-    return match.group(1) if match else ""
+    return where.group(1) if where else (key or "")
 
 
 def handle_domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[Problem]:

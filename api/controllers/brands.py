@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from litestar.di import NamedDependency
@@ -19,9 +19,13 @@ from domain.brands.rules import BrandStatus, CampaignStatus
 from domain.brands.service import BrandService, CampaignService, brand_out, campaign_out
 from domain.core.context import Context
 
-BrandSort = Annotated[str | None, QueryParameter(description="name, -name, created_at or -created_at (default name)")]
+BrandSort = Annotated[
+    Literal["name", "-name", "created_at", "-created_at"] | None,
+    QueryParameter(description="Sort order; '-' for descending (default name)"),
+]
 CampaignSort = Annotated[
-    str | None, QueryParameter(description="start_date, name or created_at, '-' for descending (default start_date)")
+    Literal["start_date", "-start_date", "name", "-name", "created_at", "-created_at"] | None,
+    QueryParameter(description="Sort order; '-' for descending (default start_date)"),
 ]
 
 

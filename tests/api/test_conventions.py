@@ -170,3 +170,12 @@ async def test_secrets_never_reach_the_logs(client, caplog):
     for secret in [tenant.password, key, key.split("_", 2)[2], tenant.refresh_token, invitation["token"], tenant.owner_token]:
         assert secret not in logged
     assert "request" in logged  # the access log did run
+
+
+async def test_unknown_nested_field_points_at_its_path(tenant):
+    r = await tenant.req("POST", "/v1/brands", json={"name": "x", "time_zone": "UTC", "language": "en",
+                                                     "profile": {"swot": {"strenghts": ["typo"]}}})
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "profile.swot.strenghts"
+    r = await tenant.req("POST", "/v1/brands", json={"name": "x", "time_zone": "UTC", "language": "en", "colour": "red"})
+    assert r.json()["errors"][0]["field"] == "colour"
