@@ -20,7 +20,7 @@ from api.controllers.agencies import AgencyController, ApiKeyController, AuditCo
 from api.controllers.auth import AuthController, InvitationAcceptController
 from api.controllers.brands import BrandController, CampaignController
 from api.controllers.health import bench_select1, healthz, readyz
-from api.middleware import IdempotencyMiddleware, RequestContextMiddleware
+from api.middleware import IdempotencyMiddleware, NulCharacterMiddleware, RequestContextMiddleware
 from api.problems import EXCEPTION_HANDLERS
 from domain.core import logs
 from domain.core.db import create_engine, session_factory
@@ -122,7 +122,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies={"ctx": Provide(provide_context)},
         before_request=authorize,
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[RequestContextMiddleware, IdempotencyMiddleware],
+        middleware=[RequestContextMiddleware, NulCharacterMiddleware, IdempotencyMiddleware],
         openapi_config=openapi_config(),
         lifespan=[lifespan],
         state=state,

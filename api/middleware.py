@@ -96,6 +96,58 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
+class NulCharacterMiddleware:
+    """PostgreSQL text cannot hold U+0000, so a string carrying it would fail deep in a
+    query. Refuse it at the door, in the query string or in a JSON body, as a 422."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = scope.get("state", {}).get("request_id")
+        query = scope.get("query_string", b"")
+        if b"%00" in query or b"\x00" in query:
+            from urllib.parse import parse_qsl
+
+            for key, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+                if "\x00" in key or "\x00" in value:
+                    await _send_problem(send, 422, "validation-error", "The request is not valid",
+                                        f"The query parameter {key!r} contains a NUL character", request_id)
+                    return
+        if scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        limit = scope["litestar_app"].state.settings.max_body_bytes
+        body, more, messages = await _read_body(receive, limit)
+        if not more and b"\\u0000" in body and _has_nul(body):
+            await _send_problem(send, 422, "validation-error", "The request is not valid",
+                                "Text fields may not contain NUL characters (\\u0000)", request_id)
+            return
+        await self.app(scope, _replay(messages, receive), send)
+
+
+def _has_nul(body: bytes) -> bool:
+    try:
+        value = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return False  # not JSON: the app answers 400
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
 class IdempotencyMiddleware:
     """A POST retried with the same Idempotency-Key gets the first response, not a duplicate.
 

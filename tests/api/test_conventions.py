@@ -179,3 +179,18 @@ async def test_unknown_nested_field_points_at_its_path(tenant):
     assert r.json()["errors"][0]["field"] == "profile.swot.strenghts"
     r = await tenant.req("POST", "/v1/brands", json={"name": "x", "time_zone": "UTC", "language": "en", "colour": "red"})
     assert r.json()["errors"][0]["field"] == "colour"
+
+
+async def test_nul_characters_are_refused_not_crashed_on(tenant):
+    before = await _brand_count(tenant)
+    r = await tenant.req("POST", "/v1/invitations", json={"email": "a\u0000b@example.test", "role": "editor"})
+    assert r.status_code == 422 and r.json()["type"].endswith("/validation-error")
+    r = await tenant.req("POST", "/v1/brands", json={"name": "ok", "time_zone": "UTC", "language": "en",
+                                                     "profile": {"values": ["fine", "bad\u0000"]}})
+    assert r.status_code == 422
+    r = await tenant.req("GET", "/v1/brands", params={"q": "a\u0000"})
+    assert r.status_code == 422
+    # A literal backslash-u text is just text.
+    brand = await tenant.brand("Back\\u0000slash")
+    assert brand["name"] == "Back\\u0000slash"
+    assert await _brand_count(tenant) == before + 1
