@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -41,8 +41,6 @@ class Settings:
     invitation_ttl_seconds: int = 7 * 24 * 3600
     idempotency_ttl_seconds: int = 24 * 3600
     max_body_bytes: int = 1_048_576
-    page_size_default: int = 50
-    page_size_max: int = 200
     db_pool_size: int = 10
     db_statement_timeout_ms: int = 15_000
     argon2_time_cost: int = 3
@@ -55,7 +53,6 @@ class Settings:
     public_base_url: str = "http://127.0.0.1:8000"
     smtp_url: str | None = None
     mail_from: str = "Chorus <no-reply@chorus.local>"
-    extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -71,8 +68,6 @@ class Settings:
             invitation_ttl_seconds=_int("INVITATION_TTL", 7 * 24 * 3600),
             idempotency_ttl_seconds=_int("IDEMPOTENCY_TTL", 24 * 3600),
             max_body_bytes=_int("MAX_BODY_BYTES", 1_048_576),
-            page_size_default=_int("PAGE_SIZE_DEFAULT", 50),
-            page_size_max=_int("PAGE_SIZE_MAX", 200),
             db_pool_size=_int("DB_POOL_SIZE", 10),
             db_statement_timeout_ms=_int("DB_STATEMENT_TIMEOUT_MS", 15_000),
             argon2_time_cost=_int("ARGON2_TIME_COST", 3),
