@@ -194,3 +194,18 @@ async def test_nul_characters_are_refused_not_crashed_on(tenant):
     brand = await tenant.brand("Back\\u0000slash")
     assert brand["name"] == "Back\\u0000slash"
     assert await _brand_count(tenant) == before + 1
+
+
+async def test_readyz_is_a_503_problem_when_the_database_is_gone(settings, tmp_path):
+    from dataclasses import replace
+
+    from litestar.testing import AsyncTestClient
+
+    from api.app import create_app
+
+    nowhere = f"postgresql://nobody@/nowhere?host={tmp_path}"  # a socket folder with no server
+    app = create_app(replace(settings, database_url=nowhere, app_database_url=nowhere))
+    async with AsyncTestClient(app) as c:
+        r = await c.get("/readyz")
+        assert r.status_code == 503 and r.json()["type"].endswith("/unavailable")
+        assert (await c.get("/healthz")).status_code == 200
