@@ -20,6 +20,7 @@ from api.controllers.agencies import AgencyController, ApiKeyController, AuditCo
 from api.controllers.auth import AuthController, InvitationAcceptController
 from api.controllers.brands import BrandController, CampaignController
 from api.controllers.health import bench_select1, healthz, readyz
+from api.controllers.networks import NetworkController
 from api.middleware import IdempotencyMiddleware, NulCharacterMiddleware, RequestContextMiddleware
 from api.problems import EXCEPTION_HANDLERS
 from domain.core import logs
@@ -38,6 +39,7 @@ TAGS = [
     Tag(name="Brands", description="The agency's clients and what it knows about them"),
     Tag(name="Campaigns", description="Campaigns planned for a brand"),
     Tag(name="Audit", description="Who did what, when"),
+    Tag(name="Networks", description="The social networks Chorus speaks to, their capabilities and limits"),
     Tag(name="Health", description="Liveness and readiness"),
 ]
 
@@ -103,6 +105,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         BrandController,
         CampaignController,
         AuditController,
+        NetworkController,
         healthz,
         readyz,
     ]

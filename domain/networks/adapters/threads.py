@@ -1,0 +1,40 @@
+"""Threads API: containers then threads_publish, like Instagram."""
+
+from domain.networks.adapters.base import Limits, Network, NetworkSpec, OAuthEndpoints, Pkce, PostKind, TextCounting
+
+LIMITS = Limits(
+    text_max=500,
+    text_counting=TextCounting.UTF8_BYTES,  # emoji count as their UTF-8 bytes
+    media_required=False,
+    images_max=20,
+    carousel_min=2,
+    carousel_max=20,
+    videos_max=20,
+    mixed_media=True,
+    image_max_bytes=8 * 1024 * 1024,
+    video_max_seconds=300,
+    quotas=("250 posts and 1,000 replies per 24 hours: read threads_publishing_limit",),
+)
+
+OAUTH = OAuthEndpoints(
+    authorize_url="https://threads.com/oauth/authorize",
+    token_url="https://graph.threads.net/oauth/access_token",
+    revoke_url=None,
+    scopes=("threads_basic", "threads_content_publish", "threads_manage_replies", "threads_read_replies",
+            "threads_manage_insights"),
+    pkce=Pkce.NONE,
+    scope_separator=",",
+    access_token_lifetime="1 hour, exchanged for 60 days (th_exchange_token)",
+    refresh="th_refresh_token once the token is at least 24 hours old",
+)
+
+SPEC = NetworkSpec(
+    network=Network.THREADS,
+    name="Threads",
+    limits=LIMITS,
+    oauth=OAUTH,
+    api_base_url="https://graph.threads.net/v1.0",
+    post_kinds=(PostKind.TEXT, PostKind.IMAGE, PostKind.CAROUSEL, PostKind.VIDEO, PostKind.THREAD),
+    thread_parts=True,
+    needs_public_media_url=True,
+)
