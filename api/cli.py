@@ -26,15 +26,38 @@ def _ensure_database(settings: Settings) -> Settings:
 
 
 def _ensure_secret(settings: Settings) -> Settings:
-    if settings.secret_key:
-        return settings
-    path = settings.data_dir / "secret.key"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    os.environ["CHORUS_SECRET_KEY"] = path.read_text().strip()
+    """Development only: keep a signing secret and a vault key in the data folder."""
+    from domain.core.crypto import new_key
+
+    for variable, filename, make in (
+        ("CHORUS_SECRET_KEY", "secret.key", lambda: secrets.token_urlsafe(48)),
+        ("CHORUS_ENCRYPTION_KEYS", "encryption.keys", new_key),
+    ):
+        if os.environ.get(variable):
+            continue
+        path = settings.data_dir / filename
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            path.write_text(make())
+            path.chmod(0o600)
+        os.environ[variable] = path.read_text().strip()
     return _reload()
+
+
+def cmd_keys_new() -> None:
+    from domain.core.crypto import new_key
+
+    print(new_key())
+
+
+def cmd_keys_rotate(settings: Settings) -> None:
+    from domain.core.keys import rotate_all
+
+    counts = asyncio.run(rotate_all(settings))
+    total = sum(counts.values())
+    print(f"• re-encrypted {total} secret(s) under key {settings.vault().current_id}")
+    for name, count in sorted(counts.items()):
+        print(f"    {name}: {count}")
 
 
 def _reload() -> Settings:
@@ -92,11 +115,18 @@ def main(argv: list[str] | None = None) -> None:
     up = db_sub.add_parser("upgrade", help="apply migrations to CHORUS_DATABASE_URL")
     up.add_argument("revision", nargs="?", default="head")
     sub.add_parser("seed", help="create the demo agency (idempotent)")
+    keys = sub.add_parser("keys", help="vault keys for secrets at rest")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    keys_sub.add_parser("new", help="print a new key (put it first in CHORUS_ENCRYPTION_KEYS)")
+    keys_sub.add_parser("rotate", help="re-encrypt every secret under the newest key")
     openapi = sub.add_parser("openapi", help="write the OpenAPI document")
     openapi.add_argument("--out", type=Path, default=ROOT / "openapi" / "openapi.json")
     args = parser.parse_args(argv)
 
     settings = get_settings()
+    if args.command == "keys" and args.keys_command == "new":
+        cmd_keys_new()
+        return
     if args.command == "openapi":
         # The document does not depend on the database or secrets.
         os.environ.setdefault("CHORUS_SECRET_KEY", "openapi-generation")
@@ -110,6 +140,8 @@ def main(argv: list[str] | None = None) -> None:
         cmd_db_upgrade(settings, args.revision)
     elif args.command == "seed":
         cmd_seed(settings)
+    elif args.command == "keys":
+        cmd_keys_rotate(settings)
 
 
 if __name__ == "__main__":  # pragma: no cover

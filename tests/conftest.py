@@ -106,7 +106,10 @@ def smtp_inbox():
 def settings(database_url: str, smtp_inbox):
     from domain.core.settings import Settings
 
+    from domain.core.crypto import new_key
+
     return Settings(
+        encryption_keys=new_key(),
         smtp_url=smtp_inbox.url,
         database_url=database_url,
         secret_key=secrets.token_urlsafe(32),

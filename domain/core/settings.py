@@ -51,6 +51,8 @@ class Settings:
     # Sign-up, sign-in, refresh and invitation acceptance, per client address and minute.
     auth_rate_limit_per_minute: int = 30
     public_base_url: str = "http://127.0.0.1:8000"
+    # Vault keys for secrets at rest (tokens, app secrets), newest first, comma-separated.
+    encryption_keys: str | None = None
     smtp_url: str | None = None
     mail_from: str = "Chorus <no-reply@chorus.local>"
 
@@ -77,6 +79,7 @@ class Settings:
             bench_endpoints=_bool("BENCH_ENDPOINTS", False),
             auth_rate_limit_per_minute=_int("AUTH_RATE_LIMIT_PER_MINUTE", 30),
             public_base_url=_env("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),  # type: ignore[arg-type]
+            encryption_keys=_env("ENCRYPTION_KEYS"),
             smtp_url=_env("SMTP_URL"),
             mail_from=_env("MAIL_FROM", "Chorus <no-reply@chorus.local>"),  # type: ignore[arg-type]
         )
@@ -91,6 +94,13 @@ class Settings:
             return to_asyncpg(self.app_database_url)
         # Same server and database, as the non-owner application role.
         return make_url(self.owner_url()).set(username=APP_DB_ROLE, password=None).render_as_string(hide_password=False)
+
+    def vault(self):  # noqa: ANN201 - domain.core.crypto.Vault, imported lazily
+        from domain.core.crypto import Vault
+
+        if not self.encryption_keys:
+            raise RuntimeError("CHORUS_ENCRYPTION_KEYS is not set")
+        return Vault.from_setting(self.encryption_keys)
 
     def jwt_secret(self) -> str:
         if self.secret_key:
