@@ -21,6 +21,7 @@ from api.controllers.auth import AuthController, InvitationAcceptController
 from api.controllers.brands import BrandController, CampaignController
 from api.controllers.health import bench_select1, healthz, readyz
 from api.controllers.networks import NetworkController
+from api.controllers.social_accounts import OAuthCallbackController, SocialAccountController
 from api.middleware import IdempotencyMiddleware, NulCharacterMiddleware, RequestContextMiddleware
 from api.problems import EXCEPTION_HANDLERS
 from domain.core import logs
@@ -40,6 +41,7 @@ TAGS = [
     Tag(name="Campaigns", description="Campaigns planned for a brand"),
     Tag(name="Audit", description="Who did what, when"),
     Tag(name="Networks", description="The social networks Chorus speaks to, their capabilities and limits"),
+    Tag(name="Social accounts", description="Brands' accounts on the networks, linked by OAuth"),
     Tag(name="Health", description="Liveness and readiness"),
 ]
 
@@ -106,6 +108,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         CampaignController,
         AuditController,
         NetworkController,
+        SocialAccountController,
+        OAuthCallbackController,
         healthz,
         readyz,
     ]
@@ -117,6 +121,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "settings": settings,
             "tokens": AccessTokens(settings.jwt_secret(), settings.access_token_ttl_seconds),
             "passwords": Passwords(settings.argon2_time_cost, settings.argon2_memory_kib),
+            # Fails at start-up, not at the first OAuth callback, when no key is configured.
+            "vault": settings.vault(),
             "mailer": mailer_for(settings.smtp_url, settings.mail_from, settings.data_dir / "outbox"),
         }
     )

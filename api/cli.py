@@ -130,6 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "openapi":
         # The document does not depend on the database or secrets.
         os.environ.setdefault("CHORUS_SECRET_KEY", "openapi-generation")
+        os.environ.setdefault("CHORUS_ENCRYPTION_KEYS", "b3BlbmFwaS1nZW5lcmF0aW9uLW9ubHktMzItYnl0ZXM=")
         os.environ.setdefault("CHORUS_DATABASE_URL", "postgresql://unused@localhost/unused")
         cmd_openapi(_reload(), args.out)
         return

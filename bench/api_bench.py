@@ -27,6 +27,8 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+
+from cryptography.fernet import Fernet
 from pathlib import Path
 from typing import Any
 
@@ -536,6 +538,7 @@ def seed_and_env(secret: str, owner_url: str, token_ttl: int) -> tuple[dict[str,
     overrides = {
         "CHORUS_DATABASE_URL": owner_url,
         "CHORUS_SECRET_KEY": secret,
+        "CHORUS_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "CHORUS_BENCH_ENDPOINTS": "1",
         "CHORUS_LOG_LEVEL": "WARNING",
         "CHORUS_DATA_DIR": str(BENCH_DIR),

@@ -108,8 +108,12 @@ def settings(database_url: str, smtp_inbox):
 
     from domain.core.crypto import new_key
 
+    from domain.core.settings import NETWORKS
+
     return Settings(
         encryption_keys=new_key(),
+        network_apps=tuple((n, f"test-client-{n}", f"test-secret-{n}") for n in NETWORKS),
+        api_base_url="http://testserver.local",
         smtp_url=smtp_inbox.url,
         database_url=database_url,
         secret_key=secrets.token_urlsafe(32),
@@ -202,6 +206,22 @@ class Tenant:
         members = await self.req("GET", "/v1/members", params={"limit": 200})
         membership = next(m for m in members.json()["items"] if m["email"] == email)
         return token, membership
+
+    async def social_account(self, owner_engine, vault, brand_id: str, network: str = "x") -> str:
+        """A linked account, written straight into the database (linking itself is tested
+        end to end against the network sandbox)."""
+        from sqlalchemy import text
+
+        account_id = str(uuid.uuid4())
+        async with owner_engine.begin() as conn:
+            await conn.execute(text(
+                "INSERT INTO social_accounts (id, agency_id, brand_id, network, external_id, account_kind, handle,"
+                " display_name, scopes, status, access_token_enc, details, version, created_at, updated_at, connected_at)"
+                " VALUES (:id, :agency, :brand, :network, :ext, 'profile', 'h', 'Handle', '{}', 'connected', :at, '{}',"
+                " 1, now(), now(), now())"),
+                {"id": account_id, "agency": self.agency_id, "brand": brand_id, "network": network,
+                 "ext": uuid.uuid4().hex[:12], "at": vault.encrypt("plaintext-access-token")})
+        return account_id
 
     async def api_key(self, scopes: list[str]) -> str:
         r = await self.req("POST", "/v1/api-keys", json={"name": "test key", "scopes": scopes})

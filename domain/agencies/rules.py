@@ -27,14 +27,18 @@ class Action(StrEnum):
     BRANDS_WRITE = "brands:write"
     CAMPAIGNS_READ = "campaigns:read"
     CAMPAIGNS_WRITE = "campaigns:write"
+    ACCOUNTS_READ = "accounts:read"
+    ACCOUNTS_WRITE = "accounts:write"
 
 
-_READ_ONLY = frozenset({Action.AGENCY_READ, Action.MEMBERS_READ, Action.BRANDS_READ, Action.CAMPAIGNS_READ})
+_READ_ONLY = frozenset(
+    {Action.AGENCY_READ, Action.MEMBERS_READ, Action.BRANDS_READ, Action.CAMPAIGNS_READ, Action.ACCOUNTS_READ}
+)
 
 PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.OWNER: frozenset(Action),
     Role.ADMIN: frozenset(Action),
-    Role.MANAGER: _READ_ONLY | {Action.BRANDS_WRITE, Action.CAMPAIGNS_WRITE, Action.AUDIT_READ},
+    Role.MANAGER: _READ_ONLY | {Action.BRANDS_WRITE, Action.CAMPAIGNS_WRITE, Action.AUDIT_READ, Action.ACCOUNTS_WRITE},
     Role.EDITOR: _READ_ONLY | {Action.CAMPAIGNS_WRITE},
     Role.ANALYST: _READ_ONLY,
 }
@@ -51,6 +55,8 @@ ACTION_SCOPES: dict[Action, str | None] = {
     Action.BRANDS_WRITE: "brands:write",
     Action.CAMPAIGNS_READ: "campaigns:read",
     Action.CAMPAIGNS_WRITE: "campaigns:write",
+    Action.ACCOUNTS_READ: "accounts:read",
+    Action.ACCOUNTS_WRITE: "accounts:write",
 }
 
 SCOPES: frozenset[str] = frozenset(s for s in ACTION_SCOPES.values() if s)

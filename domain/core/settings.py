@@ -54,6 +54,12 @@ class Settings:
     # Vault keys for secrets at rest (tokens, app secrets), newest first, comma-separated.
     encryption_keys: str | None = None
     smtp_url: str | None = None
+    # Where providers send people back after OAuth (this API's own public address).
+    api_base_url: str = "http://127.0.0.1:8000"
+    # Set to point every network adapter at the network sandbox instead of the real hosts.
+    network_sandbox_url: str | None = None
+    # Chorus's own app per network: {"x": ("client id", "client secret"), ...}.
+    network_apps: tuple[tuple[str, str, str], ...] = ()
     mail_from: str = "Chorus <no-reply@chorus.local>"
 
     @classmethod
@@ -81,6 +87,9 @@ class Settings:
             public_base_url=_env("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),  # type: ignore[arg-type]
             encryption_keys=_env("ENCRYPTION_KEYS"),
             smtp_url=_env("SMTP_URL"),
+            api_base_url=_env("API_BASE_URL", "http://127.0.0.1:8000"),  # type: ignore[arg-type]
+            network_sandbox_url=_env("NETWORK_SANDBOX_URL"),
+            network_apps=_network_apps(),
             mail_from=_env("MAIL_FROM", "Chorus <no-reply@chorus.local>"),  # type: ignore[arg-type]
         )
 
@@ -106,6 +115,24 @@ class Settings:
         if self.secret_key:
             return self.secret_key
         raise RuntimeError("CHORUS_SECRET_KEY is not set")
+
+
+NETWORKS = ("x", "facebook", "instagram", "tiktok", "youtube", "linkedin", "threads", "pinterest")
+
+
+def _network_apps() -> tuple[tuple[str, str, str], ...]:
+    apps = []
+    for network in NETWORKS:
+        client_id = _env(f"{network.upper()}_CLIENT_ID")
+        secret = _env(f"{network.upper()}_CLIENT_SECRET")
+        if client_id and secret:
+            apps.append((network, client_id, secret))
+    return tuple(apps)
+
+
+def sandbox_app(network: str) -> tuple[str, str]:
+    """The app the network sandbox knows by default."""
+    return f"chorus-sandbox-{network}", f"sandbox-secret-{network}"
 
 
 def to_asyncpg(url: str) -> str:

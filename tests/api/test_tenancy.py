@@ -9,10 +9,12 @@ from sqlalchemy import text
 from domain.core.settings import APP_DB_ROLE
 from tests.api.routes import api_routes
 
-ID_PARAMS = {"brand_id", "campaign_id", "member_id", "invitation_id", "key_id"}
+# A valid body for routes whose body has required fields, so the call reaches the id lookup.
+BODIES = {"/v1/brands/{brand_id}/social-account-links": {"network": "x"}}
+ID_PARAMS = {"brand_id", "campaign_id", "member_id", "invitation_id", "key_id", "link_id", "account_id"}
 
 
-async def _objects(tenant) -> dict[str, str]:
+async def _objects(tenant, owner_engine=None, settings=None) -> dict[str, str]:
     brand = await tenant.brand()
     campaign = (await tenant.req("POST", "/v1/campaigns", json={
         "brand_id": brand["id"], "name": "C", "objective": "sales", "start_date": "2027-01-01", "end_date": "2027-01-31"})).json()
@@ -20,33 +22,37 @@ async def _objects(tenant) -> dict[str, str]:
     invitation = (await tenant.req("POST", "/v1/invitations", json={
         "email": f"{uuid.uuid4().hex[:8]}@example.test", "role": "analyst"})).json()
     key = (await tenant.req("POST", "/v1/api-keys", json={"name": "k", "scopes": ["brands:read"]})).json()
+    link = (await tenant.req("POST", f"/v1/brands/{brand['id']}/social-account-links", json={"network": "x"})).json()
+    account_id = await tenant.social_account(owner_engine, settings.vault(), brand["id"])
     return {"brand_id": brand["id"], "campaign_id": campaign["id"], "member_id": member["id"],
-            "invitation_id": invitation["id"], "key_id": key["id"]}
+            "invitation_id": invitation["id"], "key_id": key["id"], "link_id": link["link_id"], "account_id": account_id}
 
 
-async def test_every_route_taking_an_id_is_404_for_another_agency(app, tenant, other_tenant):
-    mine = await _objects(tenant)
+async def test_every_route_taking_an_id_is_404_for_another_agency(app, tenant, other_tenant, owner_engine, settings):
+    mine = await _objects(tenant, owner_engine, settings)
     cases = [c for c in api_routes(app) if c.params]
     assert cases, "no routes with ids?"
     for case in cases:
         assert set(case.params) <= ID_PARAMS, f"add {case.params} to this test"
-        kwargs = {"json": {}} if case.method in ("POST", "PATCH") else {}
+        kwargs = {"json": BODIES.get(case.path, {})} if case.method in ("POST", "PATCH") else {}
         r = await other_tenant.req(case.method, case.url(mine), **kwargs)
         assert r.status_code == 404, f"{case.method} {case.path}: {r.status_code} {r.text[:200]}"
         assert r.json()["type"].endswith("/not-found")
         # Same with an API key holding every scope.
-        key = await other_tenant.api_key(["agency:write", "members:write", "brands:write", "campaigns:write", "audit:read"])
+        key = await other_tenant.api_key(["agency:write", "members:write", "brands:write", "campaigns:write", "audit:read",
+                                          "accounts:write"])
         r = await other_tenant.req(case.method, case.url(mine), token=key, **kwargs)
         assert r.status_code in (403, 404), f"{case.method} {case.path} with key: {r.status_code}"
     # And nothing changed for the owner.
     for name, path in [("brand_id", "/v1/brands/{}"), ("campaign_id", "/v1/campaigns/{}"),
-                       ("member_id", "/v1/members/{}"), ("key_id", "/v1/api-keys/{}")]:
+                       ("member_id", "/v1/members/{}"), ("key_id", "/v1/api-keys/{}"),
+                       ("account_id", "/v1/social-accounts/{}"), ("link_id", "/v1/social-account-links/{}")]:
         assert (await tenant.req("GET", path.format(mine[name]))).status_code == 200
 
 
-async def test_lists_never_carry_a_foreign_id(app, tenant, other_tenant):
-    mine = set((await _objects(tenant)).values()) | {tenant.agency_id}
-    theirs = await _objects(other_tenant)
+async def test_lists_never_carry_a_foreign_id(app, tenant, other_tenant, owner_engine, settings):
+    mine = set((await _objects(tenant, owner_engine, settings)).values()) | {tenant.agency_id}
+    theirs = await _objects(other_tenant, owner_engine, settings)
     lists = [c for c in api_routes(app) if c.method == "GET" and not c.params]
     for case in lists:
         r = await other_tenant.req("GET", case.path, params={"limit": 200} if case.path != "/v1/agency" else None)

@@ -22,6 +22,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from domain.core.crypto import new_key
 from tests.conftest import ROOT
 
 
@@ -38,6 +39,7 @@ def served_api(database_url):
     env.update({
         "CHORUS_DATABASE_URL": database_url,
         "CHORUS_SECRET_KEY": uuid.uuid4().hex * 2,
+        "CHORUS_ENCRYPTION_KEYS": new_key(),
         "CHORUS_AUTH_RATE_LIMIT_PER_MINUTE": "100000",
         "CHORUS_ARGON2_TIME_COST": "1",
         "CHORUS_ARGON2_MEMORY_KIB": "1024",

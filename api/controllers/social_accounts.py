@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from litestar import Controller, Response, delete, get, post
+from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_201_CREATED
+
+from api.auth import provide_session, requires
+from api.controllers.common import Cursor, Limit, page_out, page_request
+from api.problems import CREATE, DELETE, LIST, READ, SECURED, WRITE, problems
+from domain.agencies.rules import Action, Principal
+from domain.core.context import Context
+from domain.core.errors import DomainError
+from domain.core.settings import sandbox_app
+from domain.networks.adapters.base import Network
+from domain.networks.linking import (
+    AccountOut,
+    AccountPage,
+    LinkChoice,
+    LinkingService,
+    LinkOut,
+    LinkStart,
+    LinkStarted,
+    NetworkSettings,
+    account_out,
+    link_out,
+)
+
+
+def network_settings(state: State) -> NetworkSettings:
+    settings = state.settings
+    apps = {network: (client_id, secret) for network, client_id, secret in settings.network_apps}
+    if settings.network_sandbox_url:
+        for network in Network:
+            apps.setdefault(network.value, sandbox_app(network.value))
+    return NetworkSettings(api_base_url=settings.api_base_url, sandbox_base=settings.network_sandbox_url, apps=apps)
+
+
+def _service(ctx: Context, state: State) -> LinkingService:
+    return LinkingService(ctx, state.vault, network_settings(state))
+
+
+class SocialAccountController(Controller):
+    path = "/v1"
+    tags = ["Social accounts"]
+    security = SECURED
+
+    @post("/brands/{brand_id:uuid}/social-account-links", operation_id="startSocialAccountLink",
+          summary="Start linking a network account to a brand: returns the provider's authorize URL",
+          **requires(Action.ACCOUNTS_WRITE, "Send the person to `authorize_url`. The provider sends them back to "
+                     "Chorus's callback, which connects the account, or offers the pages, boards, channels or "
+                     "organizations the login can act for (see getSocialAccountLink)."),
+          responses=problems(*CREATE, 404), status_code=HTTP_201_CREATED)
+    async def start_link(self, ctx: NamedDependency[Context], state: State, brand_id: FromPath[UUID],
+                         data: JSONBody[LinkStart]) -> LinkStarted:
+        return await _service(ctx, state).start(brand_id, data)
+
+    @get("/social-account-links/{link_id:uuid}", operation_id="getSocialAccountLink",
+         summary="A linking attempt: its status and, when several are possible, the accounts to choose from",
+         **requires(Action.ACCOUNTS_READ), responses=problems(*READ))
+    async def get_link(self, ctx: NamedDependency[Context], state: State, link_id: FromPath[UUID]) -> LinkOut:
+        return link_out(await _service(ctx, state).get_link(link_id))
+
+    @post("/social-account-links/{link_id:uuid}/choice", operation_id="chooseSocialAccounts",
+          summary="Connect the chosen pages, boards, channels or organizations",
+          **requires(Action.ACCOUNTS_WRITE), responses=problems(*WRITE), status_code=200)
+    async def choose(self, ctx: NamedDependency[Context], state: State, link_id: FromPath[UUID],
+                     data: JSONBody[LinkChoice]) -> AccountPage:
+        accounts = await _service(ctx, state).choose(link_id, data)
+        return AccountPage(items=[account_out(a) for a in accounts], next_cursor=None)
+
+    @get("/social-accounts", operation_id="listSocialAccounts", summary="Linked accounts",
+         **requires(Action.ACCOUNTS_READ), responses=problems(*LIST))
+    async def list_accounts(
+        self, ctx: NamedDependency[Context], state: State, limit: Limit = 50, cursor: Cursor = None,
+        brand_id: FromQuery[UUID | None] = None, network: FromQuery[Network | None] = None,
+        status: Annotated[str | None, QueryParameter(pattern="^(connected|needs_reconnect|revoked)$")] = None,
+    ) -> AccountPage:
+        page = await _service(ctx, state).list_accounts(
+            page_request(limit, cursor), brand_id, network.value if network else None, status)
+        return page_out(AccountPage, page)
+
+    @get("/social-accounts/{account_id:uuid}", operation_id="getSocialAccount", summary="One linked account",
+         **requires(Action.ACCOUNTS_READ), responses=problems(*READ))
+    async def get_account(self, ctx: NamedDependency[Context], state: State, account_id: FromPath[UUID]) -> AccountOut:
+        return account_out(await _service(ctx, state).get_account(account_id))
+
+    @delete("/social-accounts/{account_id:uuid}", operation_id="unlinkSocialAccount",
+            summary="Unlink: forget the tokens, keep the published history", **requires(Action.ACCOUNTS_WRITE),
+            responses=problems(*DELETE), status_code=200)
+    async def unlink(self, ctx: NamedDependency[Context], state: State, account_id: FromPath[UUID]) -> AccountOut:
+        return account_out(await _service(ctx, state).unlink(account_id))
+
+
+# A browser lands here: every answer, success or not, is a small self-contained HTML page.
+_HTML_RESPONSES = {
+    status: ResponseSpec(data_container=str, media_type="text/html", description=text, generate_examples=False)
+    for status, text in {
+        400: "Unknown, expired or reused state; access denied; or a malformed callback",
+        404: "Not a network Chorus links",
+        502: "The network refused or failed the code exchange",
+    }.items()
+}
+
+_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport"
+content="width=device-width,initial-scale=1"><title>{title}</title></head><body style="font-family:sans-serif;
+max-width:32rem;margin:3rem auto;padding:0 1rem"><h1 style="font-size:1.3rem">{title}</h1><p>{text}</p></body></html>"""
+_PAGE_HEADERS = {
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Robots-Tag": "noindex",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+}
+
+
+class OAuthCallbackController(Controller):
+    path = "/v1/oauth/callback"
+    tags = ["Social accounts"]
+    dependencies = {"session": Provide(provide_session)}
+
+    @get("/{network:str}", operation_id="oauthCallback", summary="Where the networks send people back after OAuth",
+         description="Opened by the person's browser, not by integrators. Answers a small self-contained page.",
+         opt={"public": True}, media_type="text/html", responses=_HTML_RESPONSES)
+    async def callback(
+        self, session: NamedDependency[Any], state: State, network: FromPath[str],
+        code: FromQuery[str | None] = None,
+        oauth_state: Annotated[str | None, QueryParameter(name="state", max_length=300)] = None,
+        error: FromQuery[str | None] = None,
+    ) -> Response[str]:
+        if network not in {n.value for n in Network}:
+            return _page(404, "Unknown network", "This address is not a network Chorus links.")
+        ctx = Context(Principal(agency_id=_agency_of(oauth_state), label="oauth callback"), session=session)
+        service = LinkingService(ctx, state.vault, network_settings(state))
+        try:
+            link = await service.callback(network, oauth_state, code, error)
+        except DomainError as err:
+            if err.keep_changes:
+                await session.commit()
+            return _page(err.status, err.title, "You can close this window and try again from Chorus.")
+        await session.commit()
+        if link.status == "awaiting_choice":
+            return _page(200, "Almost there", "Go back to Chorus to choose which accounts to connect.")
+        return _page(200, "Account connected", "You can close this window and go back to Chorus.")
+
+
+def _agency_of(state: str | None) -> Any:
+    from uuid import UUID as _UUID
+
+    from domain.core.security import OpaqueToken
+    from domain.networks.linking import STATE_PREFIX
+
+    token = OpaqueToken.parse(state or "", STATE_PREFIX)
+    return token.agency_id if token else _UUID(int=0)
+
+
+def _page(status: int, title: str, text: str) -> Response[str]:
+    return Response(_PAGE.format(title=title, text=text), status_code=status, media_type="text/html",
+                    headers=_PAGE_HEADERS)
