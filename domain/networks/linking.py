@@ -157,14 +157,7 @@ class LinkingService:
         return OAuthFlow(CATALOG[network], await self._credentials(network), self.networks.sandbox_base)
 
     async def _credentials(self, network: Network) -> AppCredentials:
-        # The agency's own app wins over Chorus's ("bring your own app").
-        own = await self.session.scalar(self.ctx.select(NetworkApp).where(NetworkApp.network == network.value))
-        if own is not None:
-            return AppCredentials(own.client_id, self.vault.decrypt(own.client_secret_enc))
-        app = self.networks.apps.get(network.value)
-        if app is None:
-            raise NetworkNotConfiguredError(f"Set CHORUS_{network.value.upper()}_CLIENT_ID and _CLIENT_SECRET")
-        return AppCredentials(*app)
+        return await app_credentials(self.session, self.vault, self.networks, self.ctx.agency_id, network)
 
     # -- linking
 
@@ -340,6 +333,21 @@ class LinkingService:
             account.access_token_enc = account.refresh_token_enc = None
             await self.ctx.audit("social_account.unlinked", "social_account", account.id, {"network": account.network})
         return account
+
+
+async def app_credentials(
+    session: Any, vault: Vault, networks: NetworkSettings, agency_id: UUID, network: Network
+) -> AppCredentials:
+    """The agency's own app wins over Chorus's ("bring your own app")."""
+    own = await session.scalar(
+        select(NetworkApp).where(NetworkApp.agency_id == agency_id, NetworkApp.network == network.value)
+    )
+    if own is not None:
+        return AppCredentials(own.client_id, vault.decrypt(own.client_secret_enc))
+    app = networks.apps.get(network.value)
+    if app is None:
+        raise NetworkNotConfiguredError(f"Set CHORUS_{network.value.upper()}_CLIENT_ID and _CLIENT_SECRET")
+    return AppCredentials(*app)
 
 
 def _sealable(grant: TokenGrant, found: list[identity.Target]) -> dict[str, Any]:

@@ -1,0 +1,182 @@
+"""Linking round trips for every network, over real HTTP against the network sandbox on
+loopback: start, authorize, callback, pick, account stored; refresh serialised per account."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from dataclasses import replace
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import uvicorn
+from litestar.testing import AsyncTestClient
+from sqlalchemy import text
+
+from api.sandbox.app import create_sandbox_app
+from domain.networks.adapters.base import Network
+
+
+@pytest.fixture(scope="module")
+def sandbox_url():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_sandbox_app(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            httpx.get(f"{base}/_sandbox/clock", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    yield base
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+async def linked_client(settings, sandbox_url):
+    from api.app import create_app
+
+    app = create_app(replace(settings, network_sandbox_url=sandbox_url, network_apps=()))
+    async with AsyncTestClient(app, base_url="http://testserver.local") as c:
+        yield c
+
+
+async def _link(client, tenant, brand_id, network, identity="alice"):
+    started = (await tenant.req("POST", f"/v1/brands/{brand_id}/social-account-links", json={"network": network})).json()
+    async with httpx.AsyncClient(timeout=5) as http:
+        consent = await http.get(f"{started['authorize_url']}&sandbox_identity={identity}")
+    assert consent.status_code in (302, 303), consent.text
+    back = urlsplit(consent.headers["location"])
+    assert back.path == f"/v1/oauth/callback/{network}"
+    page = await client.get(f"{back.path}?{back.query}")
+    return started, page
+
+
+@pytest.mark.parametrize("network", [n.value for n in Network])
+async def test_full_linking_round_trip(linked_client, client, settings, owner_engine, network):
+    from tests.conftest import Tenant, sign_up
+
+    tenant: Tenant = await sign_up(linked_client)
+    brand = await tenant.brand()
+    started, page = await _link(linked_client, tenant, brand["id"], network)
+    assert page.status_code == 200, page.text
+    assert page.headers["referrer-policy"] == "no-referrer"
+    link = (await tenant.req("GET", f"/v1/social-account-links/{started['link_id']}")).json()
+    if link["status"] == "awaiting_choice":
+        candidates = link["candidates"]
+        assert len(candidates) >= 2 and all("token" not in str(c) for c in candidates)
+        chosen = [c["external_id"] for c in candidates[:2]]
+        r = await tenant.req("POST", f"/v1/social-account-links/{started['link_id']}/choice", json={"external_ids": chosen})
+        assert r.status_code == 200, r.text
+        assert sorted(a["external_id"] for a in r.json()["items"]) == sorted(chosen)
+    else:
+        assert link["status"] == "connected"
+    accounts = (await tenant.req("GET", "/v1/social-accounts", params={"brand_id": brand["id"]})).json()["items"]
+    assert accounts and all(a["network"] == network and a["status"] == "connected" for a in accounts)
+    assert all(a["handle"] or a["display_name"] for a in accounts)
+    # Tokens are in the vault, never in the clear, and never in a response.
+    async with owner_engine.connect() as conn:
+        rows = (await conn.execute(text(
+            "SELECT access_token_enc FROM social_accounts WHERE brand_id = :b"), {"b": brand["id"]})).scalars().all()
+    vault = settings.vault()
+    assert rows and all(vault.is_current(r) for r in rows)
+    assert all(vault.decrypt(r) not in r for r in rows)
+
+    # Reconnecting the same account updates it in place.
+    again_started, page = await _link(linked_client, tenant, brand["id"], network)
+    again = (await tenant.req("GET", f"/v1/social-account-links/{again_started['link_id']}")).json()
+    if again["status"] == "awaiting_choice":
+        await tenant.req("POST", f"/v1/social-account-links/{again_started['link_id']}/choice",
+                         json={"external_ids": [accounts[0]["external_id"]]})
+    after = (await tenant.req("GET", "/v1/social-accounts", params={"brand_id": brand["id"]})).json()["items"]
+    assert sorted(a["id"] for a in after) == sorted(a["id"] for a in accounts)
+
+
+async def test_provider_denial_and_reused_state_store_nothing(linked_client, sandbox_url):
+    from tests.conftest import sign_up
+
+    tenant = await sign_up(linked_client)
+    brand = await tenant.brand()
+    started = (await tenant.req("POST", f"/v1/brands/{brand['id']}/social-account-links", json={"network": "x"})).json()
+    async with httpx.AsyncClient(timeout=5) as http:
+        denied = await http.get(f"{started['authorize_url']}&sandbox_deny=1")
+    back = urlsplit(denied.headers["location"])
+    page = await linked_client.get(f"{back.path}?{back.query}")
+    assert page.status_code == 400
+    assert (await tenant.req("GET", "/v1/social-accounts")).json()["items"] == []
+
+
+async def test_pkce_is_verified_by_the_sandbox(linked_client, owner_engine, settings):
+    """Swap the stored verifier: the provider refuses the exchange, nothing is stored."""
+    from tests.conftest import sign_up
+
+    tenant = await sign_up(linked_client)
+    brand = await tenant.brand()
+    started = (await tenant.req("POST", f"/v1/brands/{brand['id']}/social-account-links", json={"network": "x"})).json()
+    async with owner_engine.begin() as conn:
+        await conn.execute(text("UPDATE oauth_links SET code_verifier_enc = :v WHERE id = :id"),
+                           {"v": settings.vault().encrypt("not-the-verifier-" + "x" * 40), "id": started["link_id"]})
+    async with httpx.AsyncClient(timeout=5) as http:
+        consent = await http.get(started["authorize_url"])
+    back = urlsplit(consent.headers["location"])
+    page = await linked_client.get(f"{back.path}?{back.query}")
+    assert page.status_code == 502
+    assert (await tenant.req("GET", f"/v1/social-account-links/{started['link_id']}")).json()["status"] == "failed"
+    assert (await tenant.req("GET", "/v1/social-accounts")).json()["items"] == []
+
+
+async def test_ten_concurrent_refreshes_make_one_provider_call(linked_client, sandbox_url, settings, owner_engine):
+    from api.controllers.social_accounts import network_settings
+    from domain.core.db import create_engine, session_factory
+    from domain.networks.tokens import AccountNeedsReconnectError, fresh_access_token
+    from tests.conftest import sign_up
+
+    tenant = await sign_up(linked_client)
+    brand = await tenant.brand()
+    await _link(linked_client, tenant, brand["id"], "x")
+    account = (await tenant.req("GET", "/v1/social-accounts")).json()["items"][0]
+    async with owner_engine.begin() as conn:
+        await conn.execute(text("UPDATE social_accounts SET token_expires_at = now() - interval '1 minute' WHERE id = :id"),
+                           {"id": account["id"]})
+    async with httpx.AsyncClient(base_url=sandbox_url) as http:
+        await http.delete("/_sandbox/calls")
+        # Widen the race window: the provider takes a moment to answer each refresh.
+        await http.post("/_sandbox/faults", json={"network": "x", "match": "refresh", "kind": "delay", "seconds": 0.3,
+                                                  "times": None})
+    engine = create_engine(settings.app_url(), pool_size=10)
+    factory = session_factory(engine)
+    from types import SimpleNamespace
+
+    nets = network_settings(SimpleNamespace(settings=replace(settings, network_sandbox_url=sandbox_url, network_apps=())))
+    import uuid
+
+    kwargs = dict(agency_id=uuid.UUID(tenant.agency_id), account_id=uuid.UUID(account["id"]))
+    try:
+        tokens = await asyncio.gather(*[fresh_access_token(factory, settings.vault(), nets, **kwargs) for _ in range(10)])
+        assert len(set(tokens)) == 1
+        async with httpx.AsyncClient(base_url=sandbox_url) as http:
+            calls = (await http.get("/_sandbox/calls", params={"network": "x", "kind": "refresh"})).json()
+            await http.delete("/_sandbox/faults")
+            assert calls["count"] == 1
+            # The provider now refuses the refresh token: the account needs reconnecting.
+            await http.post("/_sandbox/faults", json={"network": "x", "match": "refresh", "kind": "invalid_grant"})
+        with pytest.raises(AccountNeedsReconnectError):
+            await fresh_access_token(factory, settings.vault(), nets, force=True, **kwargs)
+        got = (await tenant.req("GET", f"/v1/social-accounts/{account['id']}")).json()
+        assert got["status"] == "needs_reconnect"
+        async with owner_engine.connect() as conn:
+            refresh_enc = (await conn.execute(text("SELECT refresh_token_enc FROM social_accounts WHERE id = :id"),
+                                              {"id": account["id"]})).scalar()
+        assert refresh_enc  # the stored refresh token was not wiped by the failure
+    finally:
+        await engine.dispose()
+        async with httpx.AsyncClient(base_url=sandbox_url) as http:
+            await http.delete("/_sandbox/faults")
