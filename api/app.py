@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import msgspec
 from litestar import Litestar, Router
@@ -115,6 +116,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     ]
     if settings.bench_endpoints:
         handlers.append(bench_select1)
+    if settings.mount_sandbox:
+        handlers.append(_sandbox_mount())
 
     state = State(
         {
@@ -142,6 +145,21 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     _declare_closed_objects(app)
     return app
+
+
+def _sandbox_mount() -> Any:
+    """The network sandbox inside this process, for `make run` with no internet."""
+    from litestar import asgi
+
+    from api.sandbox.app import create_sandbox_app
+
+    sandbox = create_sandbox_app()
+
+    @asgi("/sandbox", is_mount=True, include_in_schema=False, opt={"public": True, "sandbox": True})
+    async def network_sandbox(scope: Any, receive: Any, send: Any) -> None:
+        await sandbox(scope, receive, send)
+
+    return network_sandbox
 
 
 def _declare_closed_objects(app: Litestar) -> None:

@@ -91,15 +91,30 @@ def cmd_openapi(settings: Settings, out: Path) -> None:
     print(f"• wrote {out}")
 
 
+def _with_sandbox(settings: Settings) -> Settings:
+    """With no network app configured, `chorus run` serves the network sandbox itself and
+    points every adapter at it, so linking works on a machine with no internet."""
+    # Providers send people back to this very server.
+    os.environ.setdefault("CHORUS_API_BASE_URL", f"http://{settings.host}:{settings.port}")
+    if settings.network_sandbox_url or settings.network_apps:
+        return _reload()
+    os.environ["CHORUS_MOUNT_SANDBOX"] = "1"
+    os.environ["CHORUS_NETWORK_SANDBOX_URL"] = f"http://{settings.host}:{settings.port}/sandbox"
+    return _reload()
+
+
 def cmd_run(settings: Settings, reload_code: bool = False) -> None:
     import uvicorn
 
     from api.app import create_app
 
+    settings = _with_sandbox(settings)
     cmd_db_upgrade(settings)
     cmd_seed(settings)
     base = f"http://{settings.host}:{settings.port}"
     print(f"• Chorus API on {base}   docs: {base}/docs   OpenAPI: {base}/docs/openapi.json")
+    if settings.mount_sandbox:
+        print(f"• network sandbox at {base}/sandbox: linking an account signs in as a sandbox test user")
     if not settings.smtp_url:
         print(f"• emails (invitations) are written to {settings.data_dir / 'outbox'}; set CHORUS_SMTP_URL to send them")
     print("  Ctrl-C stops everything this command started.")

@@ -60,6 +60,8 @@ class Settings:
     network_sandbox_url: str | None = None
     # Chorus's own app per network: {"x": ("client id", "client secret"), ...}.
     network_apps: tuple[tuple[str, str, str], ...] = ()
+    # Serve the network sandbox from this process under /sandbox (development: `make run`).
+    mount_sandbox: bool = False
     mail_from: str = "Chorus <no-reply@chorus.local>"
 
     @classmethod
@@ -90,6 +92,7 @@ class Settings:
             api_base_url=_env("API_BASE_URL", "http://127.0.0.1:8000"),  # type: ignore[arg-type]
             network_sandbox_url=_env("NETWORK_SANDBOX_URL"),
             network_apps=_network_apps(),
+            mount_sandbox=_bool("MOUNT_SANDBOX", False),
             mail_from=_env("MAIL_FROM", "Chorus <no-reply@chorus.local>"),  # type: ignore[arg-type]
         )
 

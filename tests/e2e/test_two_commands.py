@@ -83,6 +83,17 @@ def test_chorus_run_serves_the_demo_and_stops_cleanly(data_dir):
             assert signin.status_code == 200
             assert http.get("/docs/openapi.json").json()["info"]["title"] == "Chorus API"
             assert http.get("/docs").status_code == 200
+            # Link the demo brand's X account through the sandbox this same process serves.
+            token = signin.json()["access_token"]
+            auth = {"Authorization": f"Bearer {token}"}
+            brand_id = brands[0]["id"]
+            started = http.post(f"/v1/brands/{brand_id}/social-account-links", json={"network": "x"}, headers=auth)
+            assert started.status_code == 201, started.text
+            assert started.json()["authorize_url"].startswith(f"{base}/sandbox/x/i/oauth2/authorize?")
+            page = http.get(started.json()["authorize_url"], follow_redirects=True)
+            assert page.status_code == 200 and "Account connected" in page.text
+            linked = http.get("/v1/social-accounts", headers=auth).json()["items"]
+            assert [a["network"] for a in linked] == ["x"] and linked[0]["status"] == "connected"
         assert _postgres_running(data_dir)
     finally:
         proc.send_signal(signal.SIGINT)
