@@ -325,13 +325,25 @@ class LinkingService:
         return account
 
     async def unlink(self, account_id: UUID) -> SocialAccount:
-        """Forget the tokens and mark the account revoked; published history stays."""
+        """Revoke at the provider where it can, forget the tokens and mark the account
+        revoked; published history stays. A provider that fails does not block the unlink."""
         self.ctx.require(Action.ACCOUNTS_WRITE)
         account = await self.get_account(account_id, lock=True)
-        if account.status != "revoked":
-            account.status, account.revoked_at = "revoked", now()
-            account.access_token_enc = account.refresh_token_enc = None
-            await self.ctx.audit("social_account.unlinked", "social_account", account.id, {"network": account.network})
+        if account.status == "revoked":
+            return account
+        provider = "not_offered"
+        if account.access_token_enc:
+            try:
+                flow = await self.flow(Network(account.network))
+                revoked = await flow.revoke(self.vault.decrypt(account.access_token_enc))
+                provider = "revoked" if revoked else "not_offered"
+            except (NetworkError, DomainError) as err:
+                provider = f"failed: {type(err).__name__}"
+        account.status, account.revoked_at = "revoked", now()
+        account.access_token_enc = account.refresh_token_enc = None
+        account.details = {**(account.details or {}), "provider_revoke": provider}
+        await self.ctx.audit("social_account.unlinked", "social_account", account.id,
+                             {"network": account.network, "provider_revoke": provider})
         return account
 
 

@@ -134,6 +134,7 @@ class OAuthFlow:
             client_id=self.credentials.client_id,
             client_secret=self.credentials.client_secret,
             token_endpoint_auth_method=self.spec.oauth.token_auth,
+            revocation_endpoint_auth_method=self.spec.oauth.token_auth,
             scope=self.spec.oauth.scope_separator.join(self.spec.oauth.scopes),
             redirect_uri=redirect_uri,
             code_challenge_method="S256",
@@ -210,6 +211,28 @@ class OAuthFlow:
             except httpx.HTTPError as err:
                 raise Unknown(self.network, f"refresh failed: {type(err).__name__}") from None
         return _grant(self.network, dict(token))
+
+    async def revoke(self, token: str) -> bool:
+        """Revoke at the provider where it offers a way; False where it does not."""
+        if self.revoke_endpoint is None:
+            return False
+        if self.network is Network.TIKTOK:
+            form = {"client_key": self.credentials.client_id, "client_secret": self.credentials.client_secret,
+                    "token": token}
+            async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+                try:
+                    response = await http.post(self.revoke_endpoint, data=form)
+                except httpx.HTTPError as err:
+                    raise Unknown(self.network, f"revoke failed: {type(err).__name__}") from None
+            raise_for(self.network, response)
+            return True
+        async with self._client() as client:
+            try:
+                response = await client.revoke_token(self.revoke_endpoint, token=token, token_type_hint="access_token")
+            except httpx.HTTPError as err:
+                raise Unknown(self.network, f"revoke failed: {type(err).__name__}") from None
+        raise_for(self.network, response)
+        return True
 
     async def _form_token(self, form: dict[str, str]) -> TokenGrant:
         async with httpx.AsyncClient(timeout=TIMEOUT) as http:

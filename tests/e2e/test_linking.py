@@ -180,3 +180,24 @@ async def test_ten_concurrent_refreshes_make_one_provider_call(linked_client, sa
         await engine.dispose()
         async with httpx.AsyncClient(base_url=sandbox_url) as http:
             await http.delete("/_sandbox/faults")
+
+
+@pytest.mark.parametrize(("network", "revocable"), [("x", True), ("tiktok", True), ("youtube", True),
+                                                    ("linkedin", True), ("pinterest", False)])
+async def test_unlink_revokes_at_the_provider_where_it_can(linked_client, sandbox_url, network, revocable):
+    from tests.conftest import sign_up
+
+    tenant = await sign_up(linked_client)
+    brand = await tenant.brand()
+    started, _ = await _link(linked_client, tenant, brand["id"], network, identity=f"unlink{network}")
+    link = (await tenant.req("GET", f"/v1/social-account-links/{started['link_id']}")).json()
+    if link["status"] == "awaiting_choice":
+        await tenant.req("POST", f"/v1/social-account-links/{started['link_id']}/choice",
+                         json={"external_ids": [link["candidates"][0]["external_id"]]})
+    account = (await tenant.req("GET", "/v1/social-accounts", params={"brand_id": brand["id"]})).json()["items"][0]
+    r = await tenant.req("DELETE", f"/v1/social-accounts/{account['id']}")
+    assert r.status_code == 200 and r.json()["status"] == "revoked"
+    async with httpx.AsyncClient(base_url=sandbox_url) as http:
+        grants = (await http.get("/_sandbox/grants", params={"network": network})).json()["grants"]
+    mine = [g for g in grants if g.get("identity") == f"unlink{network}"]
+    assert mine and all(g["revoked"] is revocable for g in mine)
