@@ -22,7 +22,7 @@ from api.controllers.auth import AuthController, InvitationAcceptController
 from api.controllers.brands import BrandController, CampaignController
 from api.controllers.health import bench_select1, healthz, readyz
 from api.controllers.networks import NetworkController
-from api.controllers.social_accounts import OAuthCallbackController, SocialAccountController
+from api.controllers.social_accounts import NetworkAppController, OAuthCallbackController, SocialAccountController
 from api.middleware import IdempotencyMiddleware, NulCharacterMiddleware, RequestContextMiddleware
 from api.problems import EXCEPTION_HANDLERS
 from domain.core import logs
@@ -110,6 +110,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         AuditController,
         NetworkController,
         SocialAccountController,
+        NetworkAppController,
         OAuthCallbackController,
         healthz,
         readyz,

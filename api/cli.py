@@ -54,10 +54,14 @@ def cmd_keys_rotate(settings: Settings) -> None:
     from domain.core.keys import rotate_all
 
     counts = asyncio.run(rotate_all(settings))
+    unreadable = counts.pop("unreadable", 0)
     total = sum(counts.values())
     print(f"• re-encrypted {total} secret(s) under key {settings.vault().current_id}")
     for name, count in sorted(counts.items()):
         print(f"    {name}: {count}")
+    if unreadable:
+        print(f"• {unreadable} secret(s) were made with a key that is no longer configured; add it back and rerun")
+        raise SystemExit(1)
 
 
 def _reload() -> Settings:

@@ -65,3 +65,14 @@ def test_keys_new_prints_a_usable_key(capsys):
     main(["keys", "new"])
     key = capsys.readouterr().out.strip()
     assert Vault((key,)).decrypt(Vault((key,)).encrypt("x")) == "x"
+
+
+async def test_secrets_under_a_dropped_key_are_reported_not_fatal(settings, owner_engine, tenant):
+    lost = Vault((new_key(),))
+    async with owner_engine.begin() as conn:
+        await conn.execute(text(
+            "INSERT INTO network_apps (id, agency_id, network, client_id, client_secret_enc, created_at, updated_at)"
+            " VALUES (:id, :agency, 'pinterest', 'client', :cs, now(), now())"),
+            {"id": uuid.uuid4(), "agency": tenant.agency_id, "cs": lost.encrypt("gone")})
+    counts = await rotate_all(replace(settings, encryption_keys=f"{new_key()},{settings.encryption_keys}"))
+    assert counts["unreadable"] >= 1

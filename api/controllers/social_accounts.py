@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, Response, delete, get, post
+from litestar import Controller, Response, delete, get, post, put
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.di import NamedDependency, Provide
@@ -18,6 +18,7 @@ from domain.core.context import Context
 from domain.core.errors import DomainError
 from domain.core.settings import sandbox_app
 from domain.networks.adapters.base import Network
+from domain.networks.apps import NetworkAppIn, NetworkAppList, NetworkAppOut, NetworkAppService, app_out
 from domain.networks.linking import (
     AccountOut,
     AccountPage,
@@ -106,6 +107,31 @@ _HTML_RESPONSES = {
         502: "The network refused or failed the code exchange",
     }.items()
 }
+
+class NetworkAppController(Controller):
+    path = "/v1/network-apps"
+    tags = ["Social accounts"]
+    security = SECURED
+
+    @get("/", operation_id="listNetworkApps", summary="The agency's own network apps (never their secrets)",
+         **requires(Action.AGENCY_READ), responses=problems(*LIST))
+    async def list_apps(self, ctx: NamedDependency[Context], state: State) -> NetworkAppList:
+        return await NetworkAppService(ctx, state.vault).list()
+
+    @put("/{network:str}", operation_id="putNetworkApp",
+         summary="Use the agency's own app on a network (bring your own app)",
+         **requires(Action.AGENCY_UPDATE, "Linking and refreshing then use this app's credentials instead of "
+                    "Chorus's. The secret is encrypted at rest and never returned."),
+         responses=problems(*WRITE))
+    async def put_app(self, ctx: NamedDependency[Context], state: State, network: FromPath[Network],
+                      data: JSONBody[NetworkAppIn]) -> NetworkAppOut:
+        return app_out(await NetworkAppService(ctx, state.vault).put(network, data))
+
+    @delete("/{network:str}", operation_id="deleteNetworkApp", summary="Go back to Chorus's app on a network",
+            **requires(Action.AGENCY_UPDATE), responses=problems(*DELETE), status_code=204)
+    async def delete_app(self, ctx: NamedDependency[Context], state: State, network: FromPath[Network]) -> None:
+        await NetworkAppService(ctx, state.vault).delete(network)
+
 
 _PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport"
 content="width=device-width,initial-scale=1"><title>{title}</title></head><body style="font-family:sans-serif;

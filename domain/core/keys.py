@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import select, text, update
 
+from domain.core.crypto import VaultError
 from domain.core.db import create_engine
 from domain.core.settings import Settings
 from domain.networks.models import NetworkApp, OAuthLink, SocialAccount
@@ -54,11 +55,17 @@ async def rotate_all(settings: Settings) -> dict[str, int]:
                 for row_id, sealed in rows:
                     if vault.is_current(sealed):
                         continue
+                    try:
+                        rotated = vault.rotate(sealed)
+                    except VaultError:
+                        # Made with a key no longer configured: say so, rotate the rest.
+                        counts["unreadable"] = counts.get("unreadable", 0) + 1
+                        continue
                     async with engine.begin() as conn:
                         result = await conn.execute(
                             update(model)
                             .where(model.id == row_id, attr == sealed)  # unchanged since we read it
-                            .values({column: vault.rotate(sealed)})
+                            .values({column: rotated})
                             .execution_options(synchronize_session=False)
                         )
                         counts[name] += result.rowcount

@@ -33,6 +33,7 @@ async def world(tenant, owner_engine, settings):
     link = (await tenant.req("POST", f"/v1/brands/{brand['id']}/social-account-links", json={"network": "x"})).json()
     account_id = await tenant.social_account(owner_engine, settings.vault(), brand["id"])
     ids = {
+        "network": "x",
         "link_id": link["link_id"],
         "account_id": account_id,
         "brand_id": brand["id"],
@@ -53,14 +54,14 @@ async def test_every_route_with_every_role(app, world):
     tenant, tokens, ids = world
     checked = 0
     # Read-only calls first, destructive ones last, so later calls still find their objects.
-    order = {"GET": 0, "POST": 1, "PATCH": 2, "DELETE": 3}
+    order = {"GET": 0, "POST": 1, "PUT": 2, "PATCH": 2, "DELETE": 3}
     # Removing the analyst's membership comes last of all: their token stops working after it.
     for case in sorted(api_routes(app), key=lambda c: (order[c.method], "member_id" in c.params)):
         for role, token in tokens.items():
             if case.method == "DELETE" and role is Role.ANALYST and "member_id" in case.params:
                 continue  # the analyst may always leave; that self-removal is tested elsewhere
             url = case.url(ids)
-            kwargs = {"json": {}} if case.method in ("POST", "PATCH") else {}
+            kwargs = {"json": {}} if case.method in ("POST", "PUT", "PATCH") else {}
             response = await tenant.req(case.method, url, token=token, **kwargs)
             allowed = case.opt["action"] in PERMISSIONS[role]
             assert _is_denied(response) is (not allowed), (
@@ -74,23 +75,23 @@ async def test_every_route_with_api_key_scopes(app, tenant):
     brand = await tenant.brand()
     ids = {"brand_id": brand["id"], "campaign_id": str(uuid.uuid4()), "member_id": str(uuid.uuid4()),
            "invitation_id": str(uuid.uuid4()), "key_id": str(uuid.uuid4()), "link_id": str(uuid.uuid4()),
-           "account_id": str(uuid.uuid4())}
+           "account_id": str(uuid.uuid4()), "network": "x"}
     for case in api_routes(app):
         action = case.opt["action"]
         needed = ACTION_SCOPES[action]
         other_scopes = sorted(SCOPES - {needed, needed.replace(":read", ":write")} if needed else SCOPES)
         without = await tenant.api_key(other_scopes)
-        r = await tenant.req(case.method, case.url(ids), token=without, **({"json": {}} if case.method in ("POST", "PATCH") else {}))
+        r = await tenant.req(case.method, case.url(ids), token=without, **({"json": {}} if case.method in ("POST", "PUT", "PATCH") else {}))
         assert _is_denied(r), f"{case.method} {case.path} allowed a key without {needed}"
         if needed is not None:
             with_scope = await tenant.api_key([needed])
-            r = await tenant.req(case.method, case.url(ids), token=with_scope, **({"json": {}} if case.method in ("POST", "PATCH") else {}))
+            r = await tenant.req(case.method, case.url(ids), token=with_scope, **({"json": {}} if case.method in ("POST", "PUT", "PATCH") else {}))
             assert not _is_denied(r), f"{case.method} {case.path} refused a key with {needed}: {r.text}"
 
 
 async def test_no_credential_is_401_on_every_private_route(app, client):
     ids = {p: str(uuid.uuid4()) for p in ["brand_id", "campaign_id", "member_id", "invitation_id", "key_id",
-                                          "link_id", "account_id"]}
+                                          "link_id", "account_id"]} | {"network": "x"}
     for case in api_routes(app):
         r = await client.request(case.method, case.url(ids), content=b"{not json")
         assert r.status_code == 401, f"{case.method} {case.path}: {r.status_code}"

@@ -30,11 +30,12 @@ async def _objects(tenant, owner_engine=None, settings=None) -> dict[str, str]:
 
 async def test_every_route_taking_an_id_is_404_for_another_agency(app, tenant, other_tenant, owner_engine, settings):
     mine = await _objects(tenant, owner_engine, settings)
-    cases = [c for c in api_routes(app) if c.params]
+    # Routes keyed by a network name, not an id, act on the caller's own agency by construction.
+    cases = [c for c in api_routes(app) if set(c.params) - {"network"}]
     assert cases, "no routes with ids?"
     for case in cases:
         assert set(case.params) <= ID_PARAMS, f"add {case.params} to this test"
-        kwargs = {"json": BODIES.get(case.path, {})} if case.method in ("POST", "PATCH") else {}
+        kwargs = {"json": BODIES.get(case.path, {})} if case.method in ("POST", "PUT", "PATCH") else {}
         r = await other_tenant.req(case.method, case.url(mine), **kwargs)
         assert r.status_code == 404, f"{case.method} {case.path}: {r.status_code} {r.text[:200]}"
         assert r.json()["type"].endswith("/not-found")

@@ -201,3 +201,33 @@ async def test_unlink_revokes_at_the_provider_where_it_can(linked_client, sandbo
         grants = (await http.get("/_sandbox/grants", params={"network": network})).json()["grants"]
     mine = [g for g in grants if g.get("identity") == f"unlink{network}"]
     assert mine and all(g["revoked"] is revocable for g in mine)
+
+
+async def test_bring_your_own_app(linked_client, sandbox_url, owner_engine, settings):
+    """An agency's own app: its client id goes to the provider, its secret is sealed and never shown."""
+    from tests.conftest import sign_up
+
+    tenant = await sign_up(linked_client)
+    brand = await tenant.brand()
+    async with httpx.AsyncClient(base_url=sandbox_url) as http:
+        r = await http.post("/_sandbox/apps", json={"network": "x", "client_id": "agency-own-x",
+                                                    "client_secret": "agency-own-secret"})
+        assert r.status_code in (200, 201), r.text
+    r = await tenant.req("PUT", "/v1/network-apps/x", json={"client_id": "agency-own-x", "client_secret": "agency-own-secret"})
+    assert r.status_code == 200 and r.json() == {**r.json(), "network": "x", "client_id": "agency-own-x", "has_secret": True}
+    assert "agency-own-secret" not in r.text
+    assert "agency-own-secret" not in (await tenant.req("GET", "/v1/network-apps")).text
+    async with owner_engine.connect() as conn:
+        sealed = (await conn.execute(text("SELECT client_secret_enc FROM network_apps WHERE agency_id = :a"),
+                                     {"a": tenant.agency_id})).scalar()
+    assert "agency-own-secret" not in sealed and settings.vault().decrypt(sealed) == "agency-own-secret"
+    started, page = await _link(linked_client, tenant, brand["id"], "x")
+    assert "client_id=agency-own-x" in started["authorize_url"] and page.status_code == 200
+    # Another agency still links with Chorus's app.
+    other = await sign_up(linked_client)
+    other_brand = await other.brand()
+    other_started = (await other.req("POST", f"/v1/brands/{other_brand['id']}/social-account-links", json={"network": "x"})).json()
+    assert "client_id=chorus-sandbox-x" in other_started["authorize_url"]
+    assert (await tenant.req("DELETE", "/v1/network-apps/x")).status_code == 204
+    assert (await tenant.req("DELETE", "/v1/network-apps/x")).status_code == 404
+    assert (await tenant.req("PUT", "/v1/network-apps/myspace", json={"client_id": "a", "client_secret": "b"})).status_code in (400, 422)
