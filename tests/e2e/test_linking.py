@@ -231,3 +231,39 @@ async def test_bring_your_own_app(linked_client, sandbox_url, owner_engine, sett
     assert (await tenant.req("DELETE", "/v1/network-apps/x")).status_code == 204
     assert (await tenant.req("DELETE", "/v1/network-apps/x")).status_code == 404
     assert (await tenant.req("PUT", "/v1/network-apps/myspace", json={"client_id": "a", "client_secret": "b"})).status_code in (400, 422)
+
+
+async def test_tokens_never_reach_the_database_logs_or_responses(linked_client, owner_engine, settings, caplog):
+    import logging
+
+    from tests.conftest import sign_up
+
+    caplog.set_level(logging.DEBUG)
+    tenant = await sign_up(linked_client)
+    brand = await tenant.brand()
+    seen: list[str] = []
+    for network in ("x", "facebook", "pinterest"):
+        started, page = await _link(linked_client, tenant, brand["id"], network, identity=f"grep{network}")
+        seen.append(page.text)
+        link = (await tenant.req("GET", f"/v1/social-account-links/{started['link_id']}"))
+        seen.append(link.text)
+        if link.json()["status"] == "awaiting_choice":
+            r = await tenant.req("POST", f"/v1/social-account-links/{started['link_id']}/choice",
+                                 json={"external_ids": [c["external_id"] for c in link.json()["candidates"]]})
+            seen.append(r.text)
+    seen.append((await tenant.req("GET", "/v1/social-accounts", params={"limit": 200})).text)
+    vault = settings.vault()
+    async with owner_engine.connect() as conn:
+        sealed = (await conn.execute(text(
+            "SELECT access_token_enc, refresh_token_enc FROM social_accounts WHERE agency_id = :a"),
+            {"a": tenant.agency_id})).all()
+        tables = (await conn.execute(text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))).scalars().all()
+        dump = []
+        for table in tables:
+            dump += (await conn.execute(text(f'SELECT t::text FROM "{table}" t'))).scalars().all()
+    plaintexts = {vault.decrypt(v) for row in sealed for v in row if v}
+    assert len(plaintexts) >= 4  # access and refresh tokens, page tokens
+    everything = "\n".join(dump + seen + [f"{r.getMessage()} {r.__dict__}" for r in caplog.records])
+    for secret in plaintexts:
+        assert secret not in everything
