@@ -39,7 +39,8 @@ def network_settings(state: State) -> NetworkSettings:
     if settings.network_sandbox_url:
         for network in Network:
             apps.setdefault(network.value, sandbox_app(network.value))
-    return NetworkSettings(api_base_url=settings.api_base_url, sandbox_base=settings.network_sandbox_url, apps=apps)
+    return NetworkSettings(api_base_url=settings.api_base_url, sandbox_base=settings.network_sandbox_url, apps=apps,
+                           timeout_seconds=settings.network_timeout_seconds)
 
 
 def _service(ctx: Context, state: State) -> LinkingService:

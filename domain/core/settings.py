@@ -60,6 +60,8 @@ class Settings:
     network_sandbox_url: str | None = None
     # Chorus's own app per network: {"x": ("client id", "client secret"), ...}.
     network_apps: tuple[tuple[str, str, str], ...] = ()
+    # Timeout of every call to a network, in seconds.
+    network_timeout_seconds: float = 10.0
     # Serve the network sandbox from this process under /sandbox (development: `make run`).
     mount_sandbox: bool = False
     mail_from: str = "Chorus <no-reply@chorus.local>"
@@ -93,6 +95,7 @@ class Settings:
             network_sandbox_url=_env("NETWORK_SANDBOX_URL"),
             network_apps=_network_apps(),
             mount_sandbox=_bool("MOUNT_SANDBOX", False),
+            network_timeout_seconds=float(_env("NETWORK_TIMEOUT", "10")),  # type: ignore[arg-type]
             mail_from=_env("MAIL_FROM", "Chorus <no-reply@chorus.local>"),  # type: ignore[arg-type]
         )
 

@@ -18,7 +18,7 @@ from domain.networks.adapters.tiktok import SPEC as TIKTOK
 from domain.networks.adapters.x import SPEC as X
 from domain.networks.adapters.youtube import SPEC as YOUTUBE
 from domain.networks.hosts import resolve
-from domain.networks.oauth import META_GRAPH, TIMEOUT, raise_for
+from domain.networks.oauth import META_GRAPH, raise_for
 
 
 @dataclass
@@ -52,14 +52,16 @@ async def _get(network: Network, http: httpx.AsyncClient, url: str, token: str, 
         raise Unknown(network, "the profile answer is not JSON") from None
 
 
-async def targets(network: Network, access_token: str, sandbox: str | None, extras: dict[str, Any]) -> list[Target]:
+async def targets(
+    network: Network, access_token: str, sandbox: str | None, extras: dict[str, Any], timeout: float = 10.0
+) -> list[Target]:
     """Every account this login can connect. One for most networks; several for pages,
     boards, channels and organizations, where the user picks."""
 
     def url(real: str) -> str:
         return resolve(real, network.value, sandbox)
 
-    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0))) as http:
         if network is Network.X:
             body = await _get(network, http, url(f"{X.api_base_url}/2/users/me"), access_token,
                               params={"user.fields": "profile_image_url"})

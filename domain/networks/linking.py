@@ -138,6 +138,7 @@ class NetworkSettings:
     sandbox_base: str | None = None
     # Chorus's own app per network: {network: (client id, client secret)}.
     apps: dict[str, tuple[str, str]] = field(default_factory=dict)
+    timeout_seconds: float = 10.0
 
 
 @dataclass
@@ -154,7 +155,8 @@ class LinkingService:
         return f"{self.networks.api_base_url.rstrip('/')}/v1/oauth/callback/{network.value}"
 
     async def flow(self, network: Network) -> OAuthFlow:
-        return OAuthFlow(CATALOG[network], await self._credentials(network), self.networks.sandbox_base)
+        return OAuthFlow(CATALOG[network], await self._credentials(network), self.networks.sandbox_base,
+                         self.networks.timeout_seconds)
 
     async def _credentials(self, network: Network) -> AppCredentials:
         return await app_credentials(self.session, self.vault, self.networks, self.ctx.agency_id, network)
@@ -194,7 +196,8 @@ class LinkingService:
         verifier = self.vault.decrypt(link.code_verifier_enc) if link.code_verifier_enc else None
         try:
             grant = await flow.exchange_code(code=code, redirect_uri=link.redirect_uri, code_verifier=verifier)
-            found = await identity.targets(Network(link.network), grant.access_token, self.networks.sandbox_base, grant.extras)
+            found = await identity.targets(Network(link.network), grant.access_token, self.networks.sandbox_base,
+                                           grant.extras, self.networks.timeout_seconds)
         except NetworkError as err:
             link.status = "failed"
             raise NetworkRejectedError(str(err), keep_changes=True) from None

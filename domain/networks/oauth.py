@@ -23,7 +23,6 @@ from authlib.integrations.httpx_client import AsyncOAuth2Client  # noqa: E402
 from authlib.integrations.base_client.errors import OAuthError  # noqa: E402
 from authlib.oauth2.rfc7636 import create_s256_code_challenge  # noqa: E402
 
-TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 # Where the long-lived exchanges and refreshes of Meta's token flavours live (real hosts).
 META_EXCHANGE = {
     Network.FACEBOOK: ("fb_exchange_token", None),
@@ -112,8 +111,12 @@ def raise_for(network: Network, response: httpx.Response, *, token_call: bool = 
 
 
 class OAuthFlow:
-    def __init__(self, spec: NetworkSpec, credentials: AppCredentials, sandbox_base: str | None = None) -> None:
+    def __init__(
+        self, spec: NetworkSpec, credentials: AppCredentials, sandbox_base: str | None = None, timeout: float = 10.0
+    ) -> None:
         self.spec = spec
+        # Every call to a provider has a timeout; a publish that times out is looked up, never re-sent.
+        self.timeout = httpx.Timeout(timeout, connect=min(timeout, 5.0))
         self.network = spec.network
         self.credentials = credentials
         self.sandbox_base = sandbox_base
@@ -138,7 +141,7 @@ class OAuthFlow:
             scope=self.spec.oauth.scope_separator.join(self.spec.oauth.scopes),
             redirect_uri=redirect_uri,
             code_challenge_method="S256",
-            timeout=TIMEOUT,
+            timeout=self.timeout,
         )
 
     def authorize_url(self, *, redirect_uri: str, state: str, code_verifier: str | None) -> str:
@@ -219,7 +222,7 @@ class OAuthFlow:
         if self.network is Network.TIKTOK:
             form = {"client_key": self.credentials.client_id, "client_secret": self.credentials.client_secret,
                     "token": token}
-            async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+            async with httpx.AsyncClient(timeout=self.timeout) as http:
                 try:
                     response = await http.post(self.revoke_endpoint, data=form)
                 except httpx.HTTPError as err:
@@ -235,7 +238,7 @@ class OAuthFlow:
         return True
 
     async def _form_token(self, form: dict[str, str]) -> TokenGrant:
-        async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+        async with httpx.AsyncClient(timeout=self.timeout) as http:
             try:
                 response = await http.post(self.token_endpoint, data=form)
             except httpx.HTTPError as err:
@@ -247,7 +250,7 @@ class OAuthFlow:
         return _grant(self.network, body.get("data") if isinstance(body.get("data"), dict) else body)
 
     async def _get_token(self, url: str, params: dict[str, str]) -> TokenGrant:
-        async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+        async with httpx.AsyncClient(timeout=self.timeout) as http:
             try:
                 response = await http.get(url, params=params)
             except httpx.HTTPError as err:

@@ -58,7 +58,7 @@ async def fresh_access_token(
             return access
         network = Network(account.network)
         flow = OAuthFlow(CATALOG[network], await app_credentials(session, vault, networks, agency_id, network),
-                         networks.sandbox_base)
+                         networks.sandbox_base, networks.timeout_seconds)
         refresh = vault.decrypt(account.refresh_token_enc) if account.refresh_token_enc else None
         try:
             grant = await flow.refresh(refresh, access)

@@ -44,7 +44,7 @@ def sandbox_url():
 async def linked_client(settings, sandbox_url):
     from api.app import create_app
 
-    app = create_app(replace(settings, network_sandbox_url=sandbox_url, network_apps=()))
+    app = create_app(replace(settings, network_sandbox_url=sandbox_url, network_apps=(), network_timeout_seconds=1.0))
     async with AsyncTestClient(app, base_url="http://testserver.local") as c:
         yield c
 
@@ -267,3 +267,30 @@ async def test_tokens_never_reach_the_database_logs_or_responses(linked_client, 
     everything = "\n".join(dump + seen + [f"{r.getMessage()} {r.__dict__}" for r in caplog.records])
     for secret in plaintexts:
         assert secret not in everything
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"match": "code", "kind": "status", "status": 503},
+        {"match": "code", "kind": "timeout", "seconds": 2, "effect": "not_applied"},
+        {"match": "profile", "kind": "status", "status": 429},
+        {"match": "code", "kind": "invalid_grant"},
+    ],
+    ids=["5xx", "timeout", "rate-limited-profile", "invalid-grant"],
+)
+async def test_provider_failures_during_linking_store_nothing(linked_client, sandbox_url, fault):
+    from tests.conftest import sign_up
+
+    tenant = await sign_up(linked_client)
+    brand = await tenant.brand()
+    async with httpx.AsyncClient(base_url=sandbox_url) as http:
+        await http.post("/_sandbox/faults", json={"network": "x", **fault})
+    try:
+        started, page = await _link(linked_client, tenant, brand["id"], "x")
+    finally:
+        async with httpx.AsyncClient(base_url=sandbox_url) as http:
+            await http.delete("/_sandbox/faults")
+    assert page.status_code == 502 and "The network refused or failed" in page.text
+    assert (await tenant.req("GET", f"/v1/social-account-links/{started['link_id']}")).json()["status"] == "failed"
+    assert (await tenant.req("GET", "/v1/social-accounts")).json()["items"] == []
