@@ -11,6 +11,7 @@ own wire format. The control API lives under ``/_sandbox/`` (see README.md).
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import asdict
 from typing import Any
 from urllib.parse import parse_qsl
@@ -21,6 +22,8 @@ from litestar.enums import HttpMethod
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from api.sandbox import identities as ids
+from api.sandbox import publish
+from api.sandbox.content import SETTING_KEYS
 from api.sandbox.dialects import api_auth_error, json_response, meta_error, not_found, status_error, token_error
 from api.sandbox.handlers import Ctx, Route, authorize_page_error, find_route, peek
 from api.sandbox.state import MAX_FAULT_SLEEP, ClientApp, Fault, SandboxState
@@ -44,8 +47,14 @@ async def _build_ctx(request: Request, st: SandboxState, network: str, rel: str)
     if request.method in ("POST", "PUT", "PATCH", "DELETE") and ctype == "application/x-www-form-urlencoded":
         body = await request.body()
         form = _first_values(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    parsed: Any = None
+    if request.method in ("POST", "PUT", "PATCH") and (ctype == "application/json" or ctype.endswith("+json")):
+        try:
+            parsed = json.loads((await request.body()) or b"null")
+        except ValueError:
+            parsed = None
     return Ctx(state=st, request=request, network=network, method=request.method, path=f"/{network}{rel}", rel=rel,
-               query=query, form=form)
+               query=query, form=form, json=parsed)
 
 
 async def _apply_fault(ctx: Ctx, fault: Fault, r: Route) -> Response:
@@ -108,6 +117,8 @@ async def provider(request: Request, network: FromPath[str], rest: FromPath[str]
     ctx.groups = groups
     ctx.kind = r.kind(ctx) if callable(r.kind) else r.kind
     identity, client_id = peek(ctx)
+    if identity is None:
+        identity, client_id = publish.peek_upload(ctx)
     fault = st.take_fault(network, ctx.kind, ctx.path, identity)
     call = st.log_call(network=network, method=request.method, path=ctx.path, kind=ctx.kind, identity=identity,
                        client_id=client_id, fault=fault.id if fault else None)
@@ -231,7 +242,8 @@ async def register_app(request: Request, data: JSONBody[dict[str, Any]]) -> Resp
     uris = data.get("redirect_uris")
     if uris is not None and not (isinstance(uris, list) and all(isinstance(u, str) for u in uris)):
         return _bad("redirect_uris must be a list of strings")
-    app = ClientApp(network, cid, secret, redirect_uris=uris, refresh_tokens=bool(data.get("refresh_tokens", True)))
+    app = ClientApp(network, cid, secret, redirect_uris=uris, refresh_tokens=bool(data.get("refresh_tokens", True)),
+                    audited=bool(data.get("audited", False)))
     _state(request).register_app(app)
     body = asdict(app)
     body.pop("client_secret")
@@ -246,7 +258,8 @@ async def list_apps(request: Request) -> Response:
 
 @post("/_sandbox/config", status_code=200)
 async def configure(request: Request, data: JSONBody[dict[str, Any]]) -> Response:
-    """{"network": "x", "ttls": {"access": 60, "refresh": null, "code": 30, "long_access": ...}}"""
+    """{"network": "x", "ttls": {"access": 60, "refresh": null, "code": 30, "long_access": ...},
+        "publish": {"rate_limit": 100, "rate_window": 900, "processing_seconds": 10, ...}}"""
     st = _state(request)
     network = data.get("network")
     if network not in NETWORKS:
@@ -258,7 +271,17 @@ async def configure(request: Request, data: JSONBody[dict[str, Any]]) -> Respons
         if value is not None and (not isinstance(value, (int, float)) or value <= 0):
             return _bad("a ttl is a positive number of seconds, or null (never expires)")
         st.ttls[network][key] = value
-    return json_response({"network": network, "ttls": st.ttls[network]})
+    settings = data.get("publish") or {}
+    if not isinstance(settings, dict):
+        return _bad("publish must be an object")
+    for key, value in settings.items():
+        if key not in SETTING_KEYS:
+            return _bad(f"unknown publish setting {key!r}; known: {sorted(SETTING_KEYS)}")
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            return _bad("a publish setting is a number >= 0")
+    for key, value in settings.items():
+        st.content.settings[network][key] = float(value)
+    return json_response({"network": network, "ttls": st.ttls[network], "publish": st.content.settings[network]})
 
 
 @get("/_sandbox/grants")

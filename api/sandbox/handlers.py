@@ -41,6 +41,7 @@ class Ctx:
     form: dict[str, str]
     groups: dict[str, str] = field(default_factory=dict)
     kind: str = ""
+    json: Any = None  # the parsed body of an application/json request (None otherwise or if not JSON)
 
     @property
     def params(self) -> dict[str, str]:

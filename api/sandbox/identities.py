@@ -86,7 +86,10 @@ def facebook_pages(identity: str) -> list[dict[str, Any]]:
         pages.append({"id": pid, "name": f"{title(identity)} {suffix}", "category": category,
                       "category_list": [{"id": digits(15, "fb-cat", category), "name": category}],
                       "tasks": list(tasks), "username": f"{username(identity)}{suffix.lower().replace(' ', '')}",
-                      "link": f"https://www.facebook.com/{pid}"})
+                      "link": f"https://www.facebook.com/{pid}",
+                      # `picture` in `fields` expands the Page picture edge, as on Graph.
+                      "picture": {"data": {"height": 50, "width": 50, "is_silhouette": False,
+                                           "url": avatar("facebook", pid)}}})
     return pages
 
 

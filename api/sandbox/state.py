@@ -11,6 +11,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from api.sandbox.content import ContentStore
 from api.sandbox.urls import NETWORKS
 
 MAX_FAULT_SLEEP = 30.0  # every sleep the sandbox does is bounded by this many seconds
@@ -60,6 +61,7 @@ class ClientApp:
     client_secret: str
     redirect_uris: list[str] | None = None  # None: any http(s) redirect URI is accepted
     refresh_tokens: bool = True  # LinkedIn: refresh tokens are for partner apps only
+    audited: bool = False  # TikTok: an unaudited app may only post SELF_ONLY
 
 
 @dataclass
@@ -154,6 +156,7 @@ class SandboxState:
     faults: list[Fault] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
     ttls: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    content: ContentStore = field(default_factory=ContentStore)  # the publish half (content.py)
     _seq: itertools.count = field(default_factory=lambda: itertools.count(1))
     _fault_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
@@ -169,6 +172,7 @@ class SandboxState:
         self.faults.clear()
         self.calls.clear()
         self.ttls = {n: dict(v) for n, v in DEFAULT_TTLS.items()}
+        self.content.reset()
         self._seq = itertools.count(1)
         self._fault_ids = itertools.count(1)
         for n in NETWORKS:

@@ -26,7 +26,7 @@ from domain.core.errors import ConflictError, DomainError, NotFoundError, Valida
 from domain.core.pagination import Page, PageRequest, paginate, resolve_sort
 from domain.core.security import OpaqueToken
 from domain.networks import identity
-from domain.networks.adapters import CATALOG
+from domain.networks.catalog import CATALOG
 from domain.networks.adapters.base import Network, NetworkError
 from domain.networks.models import NetworkApp, OAuthLink, SocialAccount
 from domain.networks.oauth import AppCredentials, OAuthFlow, TokenGrant, new_code_verifier

@@ -87,11 +87,18 @@ def raise_for(network: Network, response: httpx.Response, *, token_call: bool = 
         body = response.json()
     except ValueError:
         body = {}
-    error = body.get("error") if isinstance(body, dict) else None
-    code = error if isinstance(error, str) else (error or {}).get("code") if isinstance(error, dict) else None
+    if not isinstance(body, dict):
+        body = {}
+    error = body.get("error")
+    # OAuth2 {"error": "..."}, Graph {"error": {"code", "message"}}, LinkedIn {"code", "message"},
+    # X problem+json {"title", "detail"}: read whichever the provider sent.
+    code = error if isinstance(error, str) else (error or {}).get("code") if isinstance(error, dict) else body.get("code")
     message = (
-        (body.get("error_description") if isinstance(body, dict) else None)
+        body.get("error_description")
         or (error.get("message") if isinstance(error, dict) else None)
+        or body.get("message")
+        or body.get("detail")
+        or body.get("title")
         or f"HTTP {response.status_code}"
     )
     if response.status_code == 429:

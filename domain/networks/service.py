@@ -9,7 +9,7 @@ from functools import lru_cache
 import msgspec
 
 from domain.core.errors import NotFoundError
-from domain.networks.adapters import CATALOG
+from domain.networks.catalog import CATALOG
 from domain.networks.adapters.base import Network, NetworkSpec
 from domain.networks.schemas import LimitsOut, NetworkList, NetworkOut, OAuthOut
 

@@ -18,7 +18,7 @@ from domain.core.clock import now
 from domain.core.crypto import Vault
 from domain.core.db import scoped_session
 from domain.core.errors import ConflictError, NotFoundError
-from domain.networks.adapters import CATALOG
+from domain.networks.catalog import CATALOG
 from domain.networks.adapters.base import AuthExpired, Network
 from domain.networks.linking import NetworkSettings, app_credentials
 from domain.networks.models import SocialAccount

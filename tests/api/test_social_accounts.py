@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-from domain.networks.adapters import CATALOG
+from domain.networks.catalog import CATALOG
 from domain.networks.adapters.base import Network, Pkce
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from domain.networks.adapters import CATALOG
+from domain.networks.catalog import CATALOG
 from domain.networks.adapters.base import Network, TextCounting
 from domain.networks.rules import hashtags, mentions, text_length, x_weighted_length
 

@@ -1,9 +1,2 @@
-"""The catalog: adding a network means adding its module here."""
-
-from domain.networks.adapters import facebook, instagram, linkedin, pinterest, threads, tiktok, x, youtube
-from domain.networks.adapters.base import Network, NetworkSpec
-
-CATALOG: dict[Network, NetworkSpec] = {
-    module.SPEC.network: module.SPEC
-    for module in (x, facebook, instagram, tiktok, youtube, linkedin, threads, pinterest)
-}
+"""One module per network: its facts (LIMITS, OAUTH, SPEC) at the top, then its client.
+The list of all of them is domain.networks.catalog.CATALOG."""

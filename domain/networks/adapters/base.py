@@ -137,3 +137,46 @@ class Rejected(NetworkError):
 
 class Unknown(NetworkError):
     """Timeout, reset or 5xx after sending: the outcome must be looked up, not re-sent."""
+
+
+class Unreachable(NetworkError):
+    """The request never left (connection refused, DNS, connect timeout): safe to try again."""
+
+
+# --- what publishing looks like to the rest of Chorus ----------------------------------
+
+
+@dataclass(frozen=True)
+class AccountRef:
+    """Who publishes: the account's id on the network and a fresh access token."""
+
+    external_id: str
+    access_token: str = field(repr=False)
+    kind: str = "profile"
+
+
+@dataclass(frozen=True)
+class PublishRequest:
+    text: str
+    # Public, expiring URLs of the media, for networks that pull media by URL.
+    media_urls: tuple[str, ...] = ()
+    # Per network: board_id (Pinterest), title (YouTube, Pinterest), privacy (TikTok)...
+    options: dict[str, object] = field(default_factory=dict)
+    reply_to: str | None = None
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    state: str  # "published", or "processing" with `pending_ref` to poll
+    external_id: str | None = None
+    url: str | None = None
+    pending_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class RemotePost:
+    external_id: str
+    url: str | None = None
+    text: str | None = None
+    created_at: str | None = None
+    metrics: dict[str, int] = field(default_factory=dict)

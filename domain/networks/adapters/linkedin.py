@@ -39,3 +39,51 @@ SPEC = NetworkSpec(
     account_kinds=("member", "organization"),
     notes=("POST /rest/posts answers 201 with the id in x-restli-id; a repeat gets 422 DUPLICATE_POST",),
 )
+
+
+# --- the client -----------------------------------------------------------------------
+
+from urllib.parse import quote  # noqa: E402
+
+from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, Rejected, RemotePost  # noqa: E402
+from domain.networks.hosts import resolve  # noqa: E402
+from domain.networks.http import call, json_of  # noqa: E402
+
+HEADERS = {"LinkedIn-Version": API_VERSION, "X-Restli-Protocol-Version": "2.0.0"}
+
+
+class LinkedInClient:
+    network = Network.LINKEDIN
+
+    def __init__(self, sandbox_base: str | None = None, timeout: float = 10.0) -> None:
+        self.base = resolve(SPEC.api_base_url, self.network.value, sandbox_base)
+        self.timeout = timeout
+
+    async def publish(self, account: AccountRef, request: PublishRequest) -> PublishResult:
+        body = {
+            "author": account.external_id,  # urn:li:person:... or urn:li:organization:...
+            "commentary": request.text,
+            "visibility": "PUBLIC",
+            "distribution": {"feedDistribution": "MAIN_FEED", "targetEntities": [], "thirdPartyDistributionChannels": []},
+            "lifecycleState": "PUBLISHED",
+            "isReshareDisabledByAuthor": False,
+        }
+        response = await call(self.network, "POST", f"{self.base}/rest/posts", account.access_token, json=body,
+                              headers=HEADERS, timeout=self.timeout)
+        urn = response.headers.get("x-restli-id")
+        if not urn:
+            raise Rejected(self.network, "the answer has no x-restli-id")
+        return PublishResult("published", external_id=urn, url=f"https://www.linkedin.com/feed/update/{urn}/")
+
+    async def lookup(self, account: AccountRef, external_id: str) -> RemotePost | None:
+        try:
+            response = await call(self.network, "GET", f"{self.base}/rest/posts/{quote(external_id, safe='')}",
+                                  account.access_token, headers=HEADERS, timeout=self.timeout)
+        except Rejected as err:
+            if err.status == 404:
+                return None
+            raise
+        post = json_of(self.network, response)
+        return RemotePost(external_id=str(post.get("id", external_id)),
+                          url=f"https://www.linkedin.com/feed/update/{external_id}/", text=post.get("commentary"),
+                          created_at=str(post["createdAt"]) if post.get("createdAt") else None)

@@ -38,3 +38,65 @@ SPEC = NetworkSpec(
     post_kinds=(PostKind.PIN, PostKind.CAROUSEL, PostKind.VIDEO),
     account_kinds=("board",),
 )
+
+
+# --- the client -----------------------------------------------------------------------
+
+from datetime import date, timedelta  # noqa: E402
+
+from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, Rejected, RemotePost  # noqa: E402
+from domain.networks.hosts import resolve  # noqa: E402
+from domain.networks.http import call, json_of  # noqa: E402
+
+_METRICS = "IMPRESSION,SAVE,PIN_CLICK,OUTBOUND_CLICK"
+
+
+class PinterestClient:
+    network = Network.PINTEREST
+
+    def __init__(self, sandbox_base: str | None = None, timeout: float = 10.0) -> None:
+        self.base = resolve(SPEC.api_base_url, self.network.value, sandbox_base)
+        self.timeout = timeout
+
+    async def publish(self, account: AccountRef, request: PublishRequest) -> PublishResult:
+        # A pin lives on a board: the account is the board (see identity.targets).
+        board_id = str(request.options.get("board_id") or account.external_id)
+        if not request.media_urls:
+            raise Rejected(self.network, "a pin needs an image or a video")
+        body: dict[str, object] = {
+            "board_id": board_id,
+            "description": request.text,
+            "media_source": {"source_type": "image_url", "url": request.media_urls[0]},
+        }
+        for key in ("title", "link", "alt_text"):
+            if request.options.get(key):
+                body[key] = request.options[key]
+        response = await call(self.network, "POST", f"{self.base}/pins", account.access_token, json=body,
+                              timeout=self.timeout)
+        pin = json_of(self.network, response)
+        return PublishResult("published", external_id=str(pin["id"]), url=f"https://www.pinterest.com/pin/{pin['id']}/")
+
+    async def lookup(self, account: AccountRef, external_id: str) -> RemotePost | None:
+        try:
+            response = await call(self.network, "GET", f"{self.base}/pins/{external_id}", account.access_token,
+                                  timeout=self.timeout)
+        except Rejected as err:
+            if err.status == 404:
+                return None
+            raise
+        pin = json_of(self.network, response)
+        return RemotePost(external_id=str(pin["id"]), url=f"https://www.pinterest.com/pin/{pin['id']}/",
+                          text=pin.get("description"), created_at=pin.get("created_at"))
+
+    async def insights(self, account: AccountRef, external_id: str) -> dict[str, int]:
+        today = date.today()
+        response = await call(
+            self.network, "GET", f"{self.base}/pins/{external_id}/analytics", account.access_token,
+            params={"start_date": (today - timedelta(days=89)).isoformat(), "end_date": today.isoformat(),
+                    "metric_types": _METRICS},
+            timeout=self.timeout,
+        )
+        body = json_of(self.network, response)
+        totals = ((body.get("all") or {}).get("lifetime_metrics") or (body.get("all") or {}).get("summary_metrics")
+                  or {})
+        return {k.lower(): int(v) for k, v in totals.items() if isinstance(v, (int, float))}

@@ -41,3 +41,58 @@ SPEC = NetworkSpec(
     thread_parts=True,
     notes=("media upload: /2/media/upload/initialize, /{id}/append, /{id}/finalize",),
 )
+
+
+# --- the client -----------------------------------------------------------------------
+
+from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, Rejected, RemotePost  # noqa: E402
+from domain.networks.hosts import resolve  # noqa: E402
+from domain.networks.http import call, json_of  # noqa: E402
+
+_TWEET_FIELDS = "created_at,public_metrics,conversation_id,author_id,text"
+
+
+class XClient:
+    network = Network.X
+
+    def __init__(self, sandbox_base: str | None = None, timeout: float = 10.0) -> None:
+        self.base = resolve(SPEC.api_base_url, self.network.value, sandbox_base)
+        self.timeout = timeout
+
+    async def publish(self, account: AccountRef, request: PublishRequest) -> PublishResult:
+        body: dict[str, object] = {"text": request.text}
+        if request.reply_to:
+            body["reply"] = {"in_reply_to_tweet_id": request.reply_to}
+        response = await call(self.network, "POST", f"{self.base}/2/tweets", account.access_token, json=body,
+                              timeout=self.timeout)
+        data = json_of(self.network, response).get("data") or {}
+        if "id" not in data:
+            raise Rejected(self.network, "the answer has no post id")
+        return PublishResult("published", external_id=data["id"], url=f"https://x.com/i/web/status/{data['id']}")
+
+    async def lookup(self, account: AccountRef, external_id: str) -> RemotePost | None:
+        try:
+            response = await call(self.network, "GET", f"{self.base}/2/tweets/{external_id}", account.access_token,
+                                  params={"tweet.fields": _TWEET_FIELDS}, timeout=self.timeout)
+        except Rejected as err:
+            if err.status == 404:
+                return None
+            raise
+        data = json_of(self.network, response).get("data")
+        if not data:  # X answers a deleted or unknown post with 200 and {"errors": [...]}
+            return None
+        return RemotePost(external_id=data["id"], url=f"https://x.com/i/web/status/{data['id']}", text=data.get("text"),
+                          created_at=data.get("created_at"), metrics=dict(data.get("public_metrics") or {}))
+
+    async def insights(self, account: AccountRef, external_id: str) -> dict[str, int]:
+        post = await self.lookup(account, external_id)
+        return post.metrics if post else {}
+
+    async def comments(self, account: AccountRef, external_id: str) -> list[dict[str, object]]:
+        response = await call(self.network, "GET", f"{self.base}/2/tweets/search/recent", account.access_token,
+                              params={"query": f"conversation_id:{external_id}", "tweet.fields": _TWEET_FIELDS},
+                              timeout=self.timeout)
+        return list(json_of(self.network, response).get("data") or [])
+
+    async def reply(self, account: AccountRef, comment_id: str, text: str) -> PublishResult:
+        return await self.publish(account, PublishRequest(text=text, reply_to=comment_id))

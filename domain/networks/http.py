@@ -1,0 +1,43 @@
+"""One way to call a provider: a timeout on every call, failures mapped to NetworkError.
+
+A request that may have reached the provider and got no clear answer is `Unknown`: a
+publish in that state is looked up, never sent again. One that never left is `Unreachable`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from domain.networks.adapters.base import Network, Unknown, Unreachable
+from domain.networks.oauth import raise_for
+
+
+async def call(
+    network: Network,
+    method: str,
+    url: str,
+    token: str | None,
+    *,
+    timeout: float = 10.0,
+    headers: dict[str, str] | None = None,
+    **kwargs: Any,
+) -> httpx.Response:
+    all_headers = {**({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})}
+    async with httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0))) as http:
+        try:
+            response = await http.request(method, url, headers=all_headers, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as err:
+            raise Unreachable(network, f"{method} did not reach the provider: {type(err).__name__}") from None
+        except httpx.HTTPError as err:
+            raise Unknown(network, f"{method} got no clear answer: {type(err).__name__}") from None
+    raise_for(network, response)
+    return response
+
+
+def json_of(network: Network, response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise Unknown(network, "the answer is not JSON") from None

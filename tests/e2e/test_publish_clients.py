@@ -1,0 +1,105 @@
+"""The adapters' publishing clients against the sandbox over real HTTP: the provider's
+wire format, lookups, growing metrics, arriving comments, and failures mapped honestly
+(a timeout after the provider accepted is Unknown, never a silent retry)."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from domain.core.settings import sandbox_app
+from domain.networks import identity
+from domain.networks.catalog import CATALOG
+from domain.networks.adapters.base import AccountRef, Network, PublishRequest, RateLimited, Rejected, Unknown
+from domain.networks.adapters.linkedin import LinkedInClient
+from domain.networks.adapters.pinterest import PinterestClient
+from domain.networks.adapters.x import XClient
+from domain.networks.oauth import AppCredentials, OAuthFlow, new_code_verifier
+
+
+async def _account(sandbox_url: str, network: Network, who: str, kind: str | None = None) -> AccountRef:
+    flow = OAuthFlow(CATALOG[network], AppCredentials(*sandbox_app(network.value)), sandbox_url, timeout=2)
+    verifier = new_code_verifier() if flow.uses_pkce else None
+    redirect = "http://127.0.0.1:1/callback"
+    url = flow.authorize_url(redirect_uri=redirect, state="s" * 24, code_verifier=verifier)
+    async with httpx.AsyncClient(timeout=5) as http:
+        consent = await http.get(f"{url}&sandbox_identity={who}")
+    code = parse_qs(urlsplit(consent.headers["location"]).query)["code"][0]
+    grant = await flow.exchange_code(code=code, redirect_uri=redirect, code_verifier=verifier)
+    found = await identity.targets(network, grant.access_token, sandbox_url, grant.extras)
+    target = next(t for t in found if kind is None or t.kind == kind)
+    return AccountRef(target.external_id, target.access_token or grant.access_token, target.kind)
+
+
+async def _sandbox(sandbox_url: str, method: str, path: str, **kwargs):
+    async with httpx.AsyncClient(base_url=sandbox_url, timeout=5) as http:
+        response = await http.request(method, path, **kwargs)
+        assert response.status_code < 400, response.text
+        return response.json() if response.content else None
+
+
+async def test_x_publish_lookup_metrics_comments_and_reply(sandbox_url):
+    account = await _account(sandbox_url, Network.X, "pubx1")
+    client = XClient(sandbox_url, timeout=2)
+    result = await client.publish(account, PublishRequest(text="Roscón de Reyes ya a la venta 👑"))
+    assert result.state == "published" and result.external_id and result.url.endswith(result.external_id)
+    post = await client.lookup(account, result.external_id)
+    assert post is not None and post.text == "Roscón de Reyes ya a la venta 👑"
+    before = dict(post.metrics)
+    await _sandbox(sandbox_url, "POST", "/_sandbox/clock", json={"advance_seconds": 90 * 60})  # within the 2-hour token life
+    after = await client.insights(account, result.external_id)
+    assert sum(after.values()) > sum(before.values())
+    comments = await client.comments(account, result.external_id)
+    assert comments, "comments arrive as sandbox time passes"
+    reply = await client.reply(account, comments[0]["id"], "¡Gracias!")
+    assert reply.external_id and reply.external_id != result.external_id
+    assert await client.lookup(account, "1" * 19) is None
+
+
+async def test_x_rate_limit_and_timeout_after_accepted(sandbox_url):
+    account = await _account(sandbox_url, Network.X, "pubx2")
+    client = XClient(sandbox_url, timeout=1)
+    await _sandbox(sandbox_url, "POST", "/_sandbox/faults",
+                   json={"network": "x", "match": "publish", "kind": "status", "status": 429})
+    with pytest.raises(RateLimited) as limited:
+        await client.publish(account, PublishRequest(text="too fast"))
+    assert limited.value.retry_after > 0
+    await _sandbox(sandbox_url, "POST", "/_sandbox/faults",
+                   json={"network": "x", "match": "publish", "kind": "timeout", "seconds": 2, "effect": "applied"})
+    with pytest.raises(Unknown):
+        await client.publish(account, PublishRequest(text="accepted, then silence"))
+    calls = await _sandbox(sandbox_url, "GET", "/_sandbox/calls", params={"network": "x", "kind": "publish",
+                                                                       "identity": "pubx2"})
+    assert calls["count"] >= 2  # the provider did receive it: Chorus must look it up, not send it again
+    await _sandbox(sandbox_url, "DELETE", "/_sandbox/faults")
+
+
+async def test_pinterest_pins_need_a_board_and_an_image(sandbox_url):
+    account = await _account(sandbox_url, Network.PINTEREST, "pubpin", kind="board")
+    client = PinterestClient(sandbox_url, timeout=2)
+    with pytest.raises(Rejected):
+        await client.publish(account, PublishRequest(text="no image"))
+    pin = await client.publish(account, PublishRequest(
+        text="Roscón artesano", media_urls=("https://cdn.example/roscon.jpg",),
+        options={"title": "Roscón", "link": "https://panaderiasol.example"}))
+    assert pin.external_id and pin.url == f"https://www.pinterest.com/pin/{pin.external_id}/"
+    found = await client.lookup(account, pin.external_id)
+    assert found is not None and found.text == "Roscón artesano"
+    with pytest.raises(Rejected):
+        await client.publish(account, PublishRequest(text="x", media_urls=("https://cdn.example/a.jpg",),
+                                                     options={"board_id": "999999"}))
+
+
+async def test_linkedin_posts_answer_with_a_header_and_refuse_duplicates(sandbox_url):
+    account = await _account(sandbox_url, Network.LINKEDIN, "publi", kind="organization")
+    client = LinkedInClient(sandbox_url, timeout=2)
+    text = "Abrimos nueva tienda en Lavapiés"
+    post = await client.publish(account, PublishRequest(text=text))
+    assert post.external_id.startswith("urn:li:")
+    found = await client.lookup(account, post.external_id)
+    assert found is not None and found.text == text
+    with pytest.raises(Rejected) as duplicate:
+        await client.publish(account, PublishRequest(text=text))
+    assert duplicate.value.status == 422 and "DUPLICATE" in str(duplicate.value.code or duplicate.value)
