@@ -79,6 +79,26 @@ def _grant(network: Network, body: Any) -> TokenGrant:
     )
 
 
+def _meta_retry_after(response: httpx.Response) -> float:
+    """X-Business-Use-Case-Usage / X-App-Usage carry `estimated_time_to_regain_access` (minutes)."""
+    import json
+
+    for header in ("x-business-use-case-usage", "x-app-usage", "x-page-usage"):
+        raw = response.headers.get(header)
+        if not raw:
+            continue
+        try:
+            usage = json.loads(raw)
+        except ValueError:
+            continue
+        entries = [e for v in usage.values() for e in (v if isinstance(v, list) else [v])] if isinstance(usage, dict) else []
+        minutes = [e.get("estimated_time_to_regain_access") for e in entries if isinstance(e, dict)]
+        minutes = [m for m in minutes if isinstance(m, (int, float)) and m > 0]
+        if minutes:
+            return float(max(minutes) * 60)
+    return 60.0
+
+
 def raise_for(network: Network, response: httpx.Response, *, token_call: bool = False) -> None:
     """Provider failures, in the provider's shapes, as NetworkError subclasses."""
     if response.status_code < 400:
@@ -101,6 +121,10 @@ def raise_for(network: Network, response: httpx.Response, *, token_call: bool = 
         or body.get("title")
         or f"HTTP {response.status_code}"
     )
+    # Meta answers throttling with HTTP 400 and one of these codes (NETWORKS.md).
+    if isinstance(error, dict) and error.get("code") in (4, 9, 17, 32, 613):
+        raise RateLimited(network, str(message), retry_after=_meta_retry_after(response), status=response.status_code,
+                          code=str(error.get("code")))
     if response.status_code == 429:
         reset = response.headers.get("retry-after") or response.headers.get("x-rate-limit-reset")
         retry_after = 60.0

@@ -103,3 +103,69 @@ async def test_linkedin_posts_answer_with_a_header_and_refuse_duplicates(sandbox
     with pytest.raises(Rejected) as duplicate:
         await client.publish(account, PublishRequest(text=text))
     assert duplicate.value.status == 422 and "DUPLICATE" in str(duplicate.value.code or duplicate.value)
+
+
+from domain.networks.adapters.facebook import FacebookClient  # noqa: E402
+from domain.networks.adapters.instagram import InstagramClient  # noqa: E402
+from domain.networks.adapters.threads import ThreadsClient  # noqa: E402
+
+
+async def test_facebook_page_posts_photos_comments_insights(sandbox_url):
+    page = await _account(sandbox_url, Network.FACEBOOK, "pubfb", kind="page")
+    client = FacebookClient(sandbox_url, timeout=2)
+    post = await client.publish(page, PublishRequest(text="Hoy: roscón recién hecho"))
+    assert post.external_id.startswith(page.external_id + "_") and post.url
+    photo = await client.publish(page, PublishRequest(text="Mirad", media_urls=("https://cdn.example/r.jpg",)))
+    assert photo.external_id and photo.external_id != post.external_id
+    assert (await client.lookup(page, post.external_id)).text == "Hoy: roscón recién hecho"
+    await _sandbox(sandbox_url, "POST", "/_sandbox/clock", json={"advance_seconds": 60 * 60})
+    assert sum((await client.insights(page, post.external_id)).values()) > 0
+    comments = await client.comments(page, post.external_id)
+    assert comments and (await client.reply(page, comments[0]["id"], "¡Gracias!")).external_id
+    assert await client.lookup(page, "999999999999999_1") is None
+
+
+async def test_instagram_container_then_publish(sandbox_url):
+    account = await _account(sandbox_url, Network.INSTAGRAM, "pubig")
+    client = InstagramClient(sandbox_url, timeout=2)
+    with pytest.raises(Rejected):
+        await client.publish(account, PublishRequest(text="no media"))
+    image = await client.publish(account, PublishRequest(text="Roscón #navidad", media_urls=("https://cdn.example/r.jpg",)))
+    assert image.state == "published" and image.external_id and image.url
+    reel = await client.publish(account, PublishRequest(text="Amasando", media_urls=("https://cdn.example/r.mp4",)))
+    assert reel.state == "processing" and reel.pending_ref
+    await _sandbox(sandbox_url, "POST", "/_sandbox/clock", json={"advance_seconds": 120})
+    done = await client.publish_status(account, reel.pending_ref)
+    assert done.state == "published" and done.external_id
+    with pytest.raises(Rejected):  # the provider could not fetch the media: the container fails
+        broken = await client.publish(account, PublishRequest(text="x", media_urls=("https://cdn.example/broken.mp4",)))
+        await _sandbox(sandbox_url, "POST", "/_sandbox/clock", json={"advance_seconds": 120})
+        await client.publish_status(account, broken.pending_ref)
+    await _sandbox(sandbox_url, "POST", "/_sandbox/clock", json={"advance_seconds": 30 * 60})
+    assert (await client.insights(account, image.external_id))
+    comments = await client.comments(account, image.external_id)
+    assert comments and (await client.reply(account, comments[0]["id"], "¡Gracias!")).external_id
+
+
+async def test_threads_text_post_and_reply(sandbox_url):
+    account = await _account(sandbox_url, Network.THREADS, "pubth")
+    client = ThreadsClient(sandbox_url, timeout=2)
+    post = await client.publish(account, PublishRequest(text="¿Roscón con o sin nata?"))
+    assert post.state == "published" and post.external_id and post.url
+    assert (await client.lookup(account, post.external_id)).text == "¿Roscón con o sin nata?"
+    await _sandbox(sandbox_url, "POST", "/_sandbox/clock", json={"advance_seconds": 30 * 60})
+    assert (await client.insights(account, post.external_id))
+    replies = await client.comments(account, post.external_id)
+    assert replies and (await client.reply(account, replies[0]["id"], "¡Con nata!")).external_id
+
+
+async def test_meta_throttling_is_a_rate_limit(sandbox_url):
+    page = await _account(sandbox_url, Network.FACEBOOK, "pubfb2", kind="page")
+    await _sandbox(sandbox_url, "POST", "/_sandbox/faults", json={
+        "network": "facebook", "match": "publish", "kind": "status", "status": 400,
+        "body": {"error": {"message": "(#32) Page request limit reached", "type": "OAuthException", "code": 32}},
+        "headers": {"X-Business-Use-Case-Usage": '{"1": [{"type": "pages", "estimated_time_to_regain_access": 7}]}'}})
+    with pytest.raises(RateLimited) as limited:
+        await FacebookClient(sandbox_url, timeout=2).publish(page, PublishRequest(text="x"))
+    assert limited.value.retry_after == 7 * 60
+    await _sandbox(sandbox_url, "DELETE", "/_sandbox/faults")

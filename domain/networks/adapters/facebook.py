@@ -40,3 +40,46 @@ SPEC = NetworkSpec(
     first_comment=True,
     native_scheduling=True,
 )
+
+
+# --- the client -----------------------------------------------------------------------
+
+from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, RemotePost  # noqa: E402
+from domain.networks.adapters.meta import GraphClient, remote  # noqa: E402
+from domain.networks.hosts import resolve  # noqa: E402
+
+
+class FacebookClient(GraphClient):
+    """Publishes as a page, with the page's own token (the account's token)."""
+
+    network = Network.FACEBOOK
+    metrics = "post_impressions,post_impressions_unique,post_engaged_users,post_clicks"
+
+    def __init__(self, sandbox_base: str | None = None, timeout: float = 10.0) -> None:
+        self.base = resolve(SPEC.api_base_url, self.network.value, sandbox_base)
+        self.timeout = timeout
+
+    async def publish(self, account: AccountRef, request: PublishRequest) -> PublishResult:
+        page = account.external_id
+        if request.media_urls:
+            body = await self._post(account, f"/{page}/photos", url=request.media_urls[0], caption=request.text)
+            post_id = str(body.get("post_id") or body["id"])
+        else:
+            form = {"message": request.text}
+            if request.options.get("link"):
+                form["link"] = str(request.options["link"])
+            body = await self._post(account, f"/{page}/feed", **form)
+            post_id = str(body["id"])
+        post = await self.lookup(account, post_id)
+        return PublishResult("published", external_id=post_id, url=post.url if post else None)
+
+    async def lookup(self, account: AccountRef, external_id: str) -> RemotePost | None:
+        data = await self._lookup(account, external_id, "id,message,created_time,permalink_url")
+        return remote(data, "message", "permalink_url", {}) if data else None
+
+    async def comments(self, account: AccountRef, external_id: str) -> list[dict[str, object]]:
+        return list((await self._get(account, f"/{external_id}/comments", order="chronological")).get("data", []))
+
+    async def reply(self, account: AccountRef, comment_id: str, text: str) -> PublishResult:
+        body = await self._post(account, f"/{comment_id}/comments", message=text)
+        return PublishResult("published", external_id=str(body["id"]))

@@ -45,3 +45,46 @@ SPEC = NetworkSpec(
     first_comment=True,
     needs_public_media_url=True,
 )
+
+
+# --- the client -----------------------------------------------------------------------
+
+from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, Rejected, RemotePost  # noqa: E402
+from domain.networks.adapters.meta import ContainerClient, remote  # noqa: E402
+from domain.networks.hosts import resolve  # noqa: E402
+
+
+class InstagramClient(ContainerClient):
+    """Instagram Login (graph.instagram.com): container, status, media_publish."""
+
+    network = Network.INSTAGRAM
+    container_path = "/media"
+    publish_path = "/media_publish"
+    status_field = "status_code"
+    metrics = "reach,likes,comments,saved,shares,views"
+
+    def __init__(self, sandbox_base: str | None = None, timeout: float = 10.0) -> None:
+        self.base = resolve(SPEC.api_base_url, self.network.value, sandbox_base)
+        self.timeout = timeout
+
+    async def publish(self, account: AccountRef, request: PublishRequest) -> PublishResult:
+        if not request.media_urls:
+            raise Rejected(self.network, "an Instagram post needs at least one image or video")
+        url = request.media_urls[0]
+        is_video = url.lower().split("?")[0].endswith((".mp4", ".mov"))
+        form = {"caption": request.text, ("video_url" if is_video else "image_url"): url}
+        if is_video:
+            form["media_type"] = "REELS"
+        container = await self._post(account, f"/{account.external_id}{self.container_path}", **form)
+        return await self.publish_status(account, str(container["id"]))
+
+    async def lookup(self, account: AccountRef, external_id: str) -> RemotePost | None:
+        data = await self._lookup(account, external_id, "id,caption,permalink,timestamp,like_count,comments_count")
+        return remote(data, "caption", "permalink", {"likes": "like_count", "comments": "comments_count"}) if data else None
+
+    async def comments(self, account: AccountRef, external_id: str) -> list[dict[str, object]]:
+        return list((await self._get(account, f"/{external_id}/comments", fields="id,text,timestamp,username")).get("data", []))
+
+    async def reply(self, account: AccountRef, comment_id: str, text: str) -> PublishResult:
+        body = await self._post(account, f"/{comment_id}/replies", message=text)
+        return PublishResult("published", external_id=str(body["id"]))

@@ -38,3 +38,41 @@ SPEC = NetworkSpec(
     thread_parts=True,
     needs_public_media_url=True,
 )
+
+
+# --- the client -----------------------------------------------------------------------
+
+from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, RemotePost  # noqa: E402
+from domain.networks.adapters.meta import ContainerClient, remote  # noqa: E402
+from domain.networks.hosts import resolve  # noqa: E402
+
+
+class ThreadsClient(ContainerClient):
+    network = Network.THREADS
+    container_path = "/threads"
+    publish_path = "/threads_publish"
+    status_field = "status"
+    metrics = "views,likes,replies,reposts,quotes"
+
+    def __init__(self, sandbox_base: str | None = None, timeout: float = 10.0) -> None:
+        self.base = resolve(SPEC.api_base_url, self.network.value, sandbox_base)
+        self.timeout = timeout
+
+    async def publish(self, account: AccountRef, request: PublishRequest) -> PublishResult:
+        form = {"media_type": "IMAGE" if request.media_urls else "TEXT", "text": request.text}
+        if request.media_urls:
+            form["image_url"] = request.media_urls[0]
+        if request.reply_to:
+            form["reply_to_id"] = request.reply_to
+        container = await self._post(account, f"/{account.external_id}{self.container_path}", **form)
+        return await self.publish_status(account, str(container["id"]))
+
+    async def lookup(self, account: AccountRef, external_id: str) -> RemotePost | None:
+        data = await self._lookup(account, external_id, "id,permalink,text,timestamp")
+        return remote(data, "text", "permalink", {}) if data else None
+
+    async def comments(self, account: AccountRef, external_id: str) -> list[dict[str, object]]:
+        return list((await self._get(account, f"/{external_id}/replies", fields="id,text,timestamp,username")).get("data", []))
+
+    async def reply(self, account: AccountRef, comment_id: str, text: str) -> PublishResult:
+        return await self.publish(account, PublishRequest(text=text, reply_to=comment_id))
