@@ -169,3 +169,30 @@ async def test_meta_throttling_is_a_rate_limit(sandbox_url):
         await FacebookClient(sandbox_url, timeout=2).publish(page, PublishRequest(text="x"))
     assert limited.value.retry_after == 7 * 60
     await _sandbox(sandbox_url, "DELETE", "/_sandbox/faults")
+
+
+from domain.networks.adapters.tiktok import TikTokClient  # noqa: E402
+
+
+async def test_tiktok_pull_from_url_until_complete(sandbox_url):
+    account = await _account(sandbox_url, Network.TIKTOK, "pubtt")
+    client = TikTokClient(sandbox_url, timeout=2)
+    video = ("https://cdn.example/r.mp4",)
+    with pytest.raises(Rejected):  # no default privacy, by TikTok's rules
+        await client.publish(account, PublishRequest(text="x", media_urls=video))
+    started = await client.publish(account, PublishRequest(text="Así se hace un roscón", media_urls=video,
+                                                           options={"privacy": "SELF_ONLY"}))
+    assert started.state == "processing" and started.pending_ref
+    assert (await client.publish_status(account, started.pending_ref)).state == "processing"
+    await _sandbox(sandbox_url, "POST", "/_sandbox/clock", json={"advance_seconds": 300})
+    done = await client.publish_status(account, started.pending_ref)
+    assert done.state == "published"
+    # An unaudited app may only post privately; asking for public is refused up front.
+    with pytest.raises(Rejected):
+        await client.publish(account, PublishRequest(text="x", media_urls=("https://cdn.example/r.mp4",),
+                                                     options={"privacy": "PUBLIC_TO_EVERYONE"}))
+    failed = await client.publish(account, PublishRequest(text="x", media_urls=("https://cdn.example/broken.mp4",),
+                                                          options={"privacy": "SELF_ONLY"}))
+    await _sandbox(sandbox_url, "POST", "/_sandbox/clock", json={"advance_seconds": 300})
+    with pytest.raises(Rejected):
+        await client.publish_status(account, failed.pending_ref)

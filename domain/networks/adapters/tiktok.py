@@ -38,3 +38,83 @@ SPEC = NetworkSpec(
     post_kinds=(PostKind.VIDEO, PostKind.CAROUSEL),
     notes=("creator_info/query before every post: privacy options and limits come from there",),
 )
+
+
+# --- the client -----------------------------------------------------------------------
+
+from typing import Any  # noqa: E402
+
+from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, Rejected, RemotePost  # noqa: E402
+from domain.networks.hosts import resolve  # noqa: E402
+from domain.networks.http import call, json_of  # noqa: E402
+
+_VIDEO_FIELDS = "id,title,create_time,share_url,view_count,like_count,comment_count,share_count"
+
+
+class TikTokClient:
+    """Content Posting API: creator info, init (the provider pulls the video from its public
+    URL), then the status is polled until PUBLISH_COMPLETE or FAILED."""
+
+    network = Network.TIKTOK
+
+    def __init__(self, sandbox_base: str | None = None, timeout: float = 10.0) -> None:
+        self.base = resolve(SPEC.api_base_url, self.network.value, sandbox_base)
+        self.timeout = timeout
+
+    async def _post(self, account: AccountRef, path: str, body: dict[str, Any], **params: str) -> dict[str, Any]:
+        response = await call(self.network, "POST", f"{self.base}{path}", account.access_token, json=body,
+                              params=params or None, timeout=self.timeout)
+        answer = json_of(self.network, response)
+        error = answer.get("error") or {}
+        if error.get("code") not in (None, "", "ok"):
+            raise Rejected(self.network, str(error.get("message") or error["code"]), code=str(error["code"]))
+        return answer.get("data") or {}
+
+    async def creator_info(self, account: AccountRef) -> dict[str, Any]:
+        return await self._post(account, "/v2/post/publish/creator_info/query/", {})
+
+    async def publish(self, account: AccountRef, request: PublishRequest) -> PublishResult:
+        if not request.media_urls:
+            raise Rejected(self.network, "a TikTok post needs a video")
+        info = await self.creator_info(account)
+        options = info.get("privacy_level_options") or ["SELF_ONLY"]
+        # TikTok's sharing guidelines: the person chooses the privacy; there is no default.
+        privacy = str(request.options.get("privacy") or "")
+        if not privacy:
+            raise Rejected(self.network, f"choose a privacy level: {', '.join(options)}", code="privacy_required")
+        if privacy not in options:
+            raise Rejected(self.network, f"privacy {privacy} is not offered to this creator: {', '.join(options)}")
+        data = await self._post(account, "/v2/post/publish/video/init/", {
+            "post_info": {"title": request.text, "privacy_level": privacy},
+            "source_info": {"source": "PULL_FROM_URL", "video_url": request.media_urls[0]},
+        })
+        return PublishResult("processing", pending_ref=str(data["publish_id"]))
+
+    async def publish_status(self, account: AccountRef, pending_ref: str) -> PublishResult:
+        data = await self._post(account, "/v2/post/publish/status/fetch/", {"publish_id": pending_ref})
+        status = data.get("status")
+        if status == "FAILED":
+            raise Rejected(self.network, f"TikTok failed the post: {data.get('fail_reason')}", code=data.get("fail_reason"))
+        if status != "PUBLISH_COMPLETE":
+            return PublishResult("processing", pending_ref=pending_ref)
+        public_ids = data.get("publicaly_available_post_id") or []  # sic: TikTok's spelling
+        post_id = str(public_ids[0]) if public_ids else None
+        return PublishResult("published", external_id=post_id or pending_ref, pending_ref=pending_ref,
+                             url=None if not post_id else f"https://www.tiktok.com/video/{post_id}")
+
+    async def lookup(self, account: AccountRef, external_id: str) -> RemotePost | None:
+        data = await self._post(account, "/v2/video/query/", {"filters": {"video_ids": [external_id]}},
+                                fields=_VIDEO_FIELDS)
+        videos = data.get("videos") or []
+        if not videos:
+            return None
+        video = videos[0]
+        return RemotePost(
+            external_id=str(video["id"]), url=video.get("share_url"), text=video.get("title"),
+            created_at=str(video.get("create_time")) if video.get("create_time") else None,
+            metrics={k.removesuffix("_count"): int(v) for k, v in video.items() if k.endswith("_count")},
+        )
+
+    async def insights(self, account: AccountRef, external_id: str) -> dict[str, int]:
+        post = await self.lookup(account, external_id)
+        return post.metrics if post else {}
