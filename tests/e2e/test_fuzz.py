@@ -90,7 +90,8 @@ def test_no_5xx_and_answers_match_the_document(served_api):
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), database=None,
+                  derandomize=True)  # the same cases every run: CI stays reproducible
         def exercise(case):
             case.call_and_validate(base_url=base, headers=auth, checks=checks)
 
