@@ -16,7 +16,7 @@ from uuid import UUID
 from litestar import Request
 from litestar.datastructures import State
 
-from domain.agencies.rules import ACTION_SCOPES, PERMISSIONS, Action, Principal, Role
+from domain.agencies.rules import ACTION_SCOPES, PERMISSIONS, Action, Role
 from domain.agencies.service import API_KEY_PREFIX, principal_for, principal_from_claims
 from domain.core.context import Context
 from domain.core.db import begin_api_key_request, enter_request, scoped_session

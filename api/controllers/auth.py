@@ -5,6 +5,7 @@ from typing import Any
 from litestar import Controller, Request, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from api.auth import provide_session, requires

@@ -11,7 +11,19 @@ from typing import Any
 import httpx
 
 from domain.networks.adapters.base import Network, Unknown, Unreachable
+from domain.networks.hosts import resolve
 from domain.networks.oauth import raise_for
+
+
+class ProviderClient:
+    """Where a network client sends its calls (real host or sandbox) and how long it waits."""
+
+    network: Network
+    api_base_url: str
+
+    def __init__(self, sandbox_base: str | None = None, timeout: float = 10.0) -> None:
+        self.base = resolve(self.api_base_url, self.network.value, sandbox_base)
+        self.timeout = timeout
 
 
 async def call(

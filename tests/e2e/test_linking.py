@@ -4,7 +4,6 @@ loopback: start, authorize, callback, pick, account stored; refresh serialised p
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import replace
 from urllib.parse import urlsplit
 

@@ -11,9 +11,7 @@ send their requests exactly as they would to the real hosts, only the base URL d
 from __future__ import annotations
 
 import json
-import socket
 import threading
-import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,9 +20,9 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import httpx
 import pytest
-import uvicorn
 
 from api.sandbox.app import create_sandbox_app
+from tests.loopback import serve
 
 with warnings.catch_warnings():  # authlib's import-time notice about httpx2 (also filtered in pyproject)
     warnings.filterwarnings("ignore", message="The httpx module is deprecated")
@@ -150,23 +148,8 @@ class Traffic:
 @pytest.fixture(scope="session")
 def sandbox_server() -> Iterator[tuple[str, Recorder]]:
     recorder = Recorder(create_sandbox_app())
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(recorder, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            httpx.get(f"{base}/_sandbox/clock", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    yield base, recorder
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve(recorder) as base:
+        yield base, recorder
 
 
 async def _drive(network: str, base: str, http: httpx.AsyncClient) -> str:

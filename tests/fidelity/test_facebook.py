@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from domain.networks.adapters.facebook import SPEC
 from tests.fidelity.descriptions import (
     check_answer, load, meta_api, meta_field_names, meta_get_edges, meta_list_schema, meta_node_schema,

@@ -46,18 +46,14 @@ SPEC = NetworkSpec(
 
 from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, RemotePost  # noqa: E402
 from domain.networks.adapters.meta import GraphClient, remote  # noqa: E402
-from domain.networks.hosts import resolve  # noqa: E402
 
 
 class FacebookClient(GraphClient):
     """Publishes as a page, with the page's own token (the account's token)."""
 
+    api_base_url = SPEC.api_base_url
     network = Network.FACEBOOK
     metrics = "post_impressions,post_impressions_unique,post_engaged_users,post_clicks"
-
-    def __init__(self, sandbox_base: str | None = None, timeout: float = 10.0) -> None:
-        self.base = resolve(SPEC.api_base_url, self.network.value, sandbox_base)
-        self.timeout = timeout
 
     async def publish(self, account: AccountRef, request: PublishRequest) -> PublishResult:
         page = account.external_id

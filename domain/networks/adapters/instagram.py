@@ -51,21 +51,17 @@ SPEC = NetworkSpec(
 
 from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, Rejected, RemotePost  # noqa: E402
 from domain.networks.adapters.meta import ContainerClient, remote  # noqa: E402
-from domain.networks.hosts import resolve  # noqa: E402
 
 
 class InstagramClient(ContainerClient):
     """Instagram Login (graph.instagram.com): container, status, media_publish."""
 
+    api_base_url = SPEC.api_base_url
     network = Network.INSTAGRAM
     container_path = "/media"
     publish_path = "/media_publish"
     status_field = "status_code"
     metrics = "reach,likes,comments,saved,shares,views"
-
-    def __init__(self, sandbox_base: str | None = None, timeout: float = 10.0) -> None:
-        self.base = resolve(SPEC.api_base_url, self.network.value, sandbox_base)
-        self.timeout = timeout
 
     async def publish(self, account: AccountRef, request: PublishRequest) -> PublishResult:
         if not request.media_urls:

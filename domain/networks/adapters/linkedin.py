@@ -46,18 +46,14 @@ SPEC = NetworkSpec(
 from urllib.parse import quote  # noqa: E402
 
 from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, Rejected, RemotePost  # noqa: E402
-from domain.networks.hosts import resolve  # noqa: E402
-from domain.networks.http import call, json_of  # noqa: E402
+from domain.networks.http import ProviderClient, call, json_of  # noqa: E402
 
 HEADERS = {"LinkedIn-Version": API_VERSION, "X-Restli-Protocol-Version": "2.0.0"}
 
 
-class LinkedInClient:
+class LinkedInClient(ProviderClient):
+    api_base_url = SPEC.api_base_url
     network = Network.LINKEDIN
-
-    def __init__(self, sandbox_base: str | None = None, timeout: float = 10.0) -> None:
-        self.base = resolve(SPEC.api_base_url, self.network.value, sandbox_base)
-        self.timeout = timeout
 
     async def publish(self, account: AccountRef, request: PublishRequest) -> PublishResult:
         body = {

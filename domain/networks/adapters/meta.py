@@ -5,18 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.networks.adapters.base import AccountRef, Network, PublishResult, Rejected, RemotePost
-from domain.networks.http import call, json_of
+from domain.networks.adapters.base import AccountRef, PublishResult, Rejected, RemotePost
+from domain.networks.http import ProviderClient, call, json_of
 
 CONTAINER_DONE = {"FINISHED"}
 CONTAINER_FAILED = {"ERROR", "EXPIRED"}
 
 
-class GraphClient:
-    network: Network
-    base: str
-    timeout: float
-
+class GraphClient(ProviderClient):
     async def _get(self, account: AccountRef, path: str, **params: str) -> Any:
         response = await call(self.network, "GET", f"{self.base}{path}", account.access_token, params=params,
                               timeout=self.timeout)

@@ -45,18 +45,14 @@ SPEC = NetworkSpec(
 from datetime import date, timedelta  # noqa: E402
 
 from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, Rejected, RemotePost  # noqa: E402
-from domain.networks.hosts import resolve  # noqa: E402
-from domain.networks.http import call, json_of  # noqa: E402
+from domain.networks.http import ProviderClient, call, json_of  # noqa: E402
 
 _METRICS = "IMPRESSION,SAVE,PIN_CLICK,OUTBOUND_CLICK"
 
 
-class PinterestClient:
+class PinterestClient(ProviderClient):
+    api_base_url = SPEC.api_base_url
     network = Network.PINTEREST
-
-    def __init__(self, sandbox_base: str | None = None, timeout: float = 10.0) -> None:
-        self.base = resolve(SPEC.api_base_url, self.network.value, sandbox_base)
-        self.timeout = timeout
 
     async def publish(self, account: AccountRef, request: PublishRequest) -> PublishResult:
         # A pin lives on a board: the account is the board (see identity.targets).

@@ -44,19 +44,15 @@ SPEC = NetworkSpec(
 
 from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, RemotePost  # noqa: E402
 from domain.networks.adapters.meta import ContainerClient, remote  # noqa: E402
-from domain.networks.hosts import resolve  # noqa: E402
 
 
 class ThreadsClient(ContainerClient):
+    api_base_url = SPEC.api_base_url
     network = Network.THREADS
     container_path = "/threads"
     publish_path = "/threads_publish"
     status_field = "status"
     metrics = "views,likes,replies,reposts,quotes"
-
-    def __init__(self, sandbox_base: str | None = None, timeout: float = 10.0) -> None:
-        self.base = resolve(SPEC.api_base_url, self.network.value, sandbox_base)
-        self.timeout = timeout
 
     async def publish(self, account: AccountRef, request: PublishRequest) -> PublishResult:
         form = {"media_type": "IMAGE" if request.media_urls else "TEXT", "text": request.text}

@@ -45,21 +45,17 @@ SPEC = NetworkSpec(
 from typing import Any  # noqa: E402
 
 from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, Rejected, RemotePost  # noqa: E402
-from domain.networks.hosts import resolve  # noqa: E402
-from domain.networks.http import call, json_of  # noqa: E402
+from domain.networks.http import ProviderClient, call, json_of  # noqa: E402
 
 _VIDEO_FIELDS = "id,title,create_time,share_url,view_count,like_count,comment_count,share_count"
 
 
-class TikTokClient:
+class TikTokClient(ProviderClient):
     """Content Posting API: creator info, init (the provider pulls the video from its public
     URL), then the status is polled until PUBLISH_COMPLETE or FAILED."""
 
+    api_base_url = SPEC.api_base_url
     network = Network.TIKTOK
-
-    def __init__(self, sandbox_base: str | None = None, timeout: float = 10.0) -> None:
-        self.base = resolve(SPEC.api_base_url, self.network.value, sandbox_base)
-        self.timeout = timeout
 
     async def _post(self, account: AccountRef, path: str, body: dict[str, Any], **params: str) -> dict[str, Any]:
         response = await call(self.network, "POST", f"{self.base}{path}", account.access_token, json=body,

@@ -46,18 +46,14 @@ SPEC = NetworkSpec(
 # --- the client -----------------------------------------------------------------------
 
 from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, Rejected, RemotePost  # noqa: E402
-from domain.networks.hosts import resolve  # noqa: E402
-from domain.networks.http import call, json_of  # noqa: E402
+from domain.networks.http import ProviderClient, call, json_of  # noqa: E402
 
 _TWEET_FIELDS = "created_at,public_metrics,conversation_id,author_id,text"
 
 
-class XClient:
+class XClient(ProviderClient):
+    api_base_url = SPEC.api_base_url
     network = Network.X
-
-    def __init__(self, sandbox_base: str | None = None, timeout: float = 10.0) -> None:
-        self.base = resolve(SPEC.api_base_url, self.network.value, sandbox_base)
-        self.timeout = timeout
 
     async def publish(self, account: AccountRef, request: PublishRequest) -> PublishResult:
         body: dict[str, object] = {"text": request.text}
