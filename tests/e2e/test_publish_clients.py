@@ -204,3 +204,39 @@ async def test_tiktok_pull_from_url_until_complete(sandbox_url):
     await _sandbox(sandbox_url, "POST", "/_sandbox/clock", json={"advance_seconds": 300})
     with pytest.raises(Rejected):
         await client.publish_status(account, failed.pending_ref)
+
+
+from domain.networks.adapters.youtube import YouTubeClient  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def media_url():
+    """A tiny video served on loopback, as Chorus's media links will be."""
+    from tests.loopback import serve
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"video/mp4"), (b"content-length", b"2048")]})
+        await send({"type": "http.response.body", "body": b"\x00\x00\x00\x18ftypmp42" + b"\x01" * 2036})
+
+    with serve(app, ready_path="/") as base:
+        yield f"{base}/roscon.mp4"
+
+
+async def test_youtube_resumable_upload_lookup_comments(sandbox_url, media_url):
+    account = await _account(sandbox_url, Network.YOUTUBE, "pubyt")
+    client = YouTubeClient(sandbox_url, timeout=2)
+    with pytest.raises(Rejected):
+        await client.publish(account, PublishRequest(text="no title", media_urls=(media_url,)))
+    video = await client.publish(account, PublishRequest(
+        text="Cómo hacemos el roscón", media_urls=(media_url,), options={"title": "Roscón de Reyes", "tags": ["roscon"]}))
+    assert video.state == "published" and len(video.external_id) == 11
+    found = await client.lookup(account, video.external_id)
+    assert found is not None and found.text == "Cómo hacemos el roscón"
+    await _sandbox(sandbox_url, "POST", "/_sandbox/clock", json={"advance_seconds": 45 * 60})
+    assert sum((await client.insights(account, video.external_id)).values()) > 0
+    threads = await client.comments(account, video.external_id)
+    assert threads and (await client.reply(account, threads[0]["id"], "¡Gracias!")).external_id
+    assert await client.lookup(account, "x" * 11) is None

@@ -36,3 +36,93 @@ SPEC = NetworkSpec(
     native_scheduling=True,
     notes=("tags: 500 characters in all",),
 )
+
+
+# --- the client -----------------------------------------------------------------------
+
+from typing import Any  # noqa: E402
+
+import httpx  # noqa: E402
+
+from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, Rejected, RemotePost, Unknown  # noqa: E402
+from domain.networks.http import ProviderClient, call, json_of  # noqa: E402
+
+MAX_VIDEO_BYTES = 256 * 1024 * 1024  # what one upload reads into memory; larger files need chunks
+
+
+class YouTubeClient(ProviderClient):
+    """Resumable upload: open a session with the metadata, then send the bytes to it."""
+
+    api_base_url = SPEC.api_base_url
+    network = Network.YOUTUBE
+
+    async def _video_bytes(self, url: str) -> tuple[bytes, str]:
+        # The URL is Chorus's own signed media link, not something a user typed.
+        async with httpx.AsyncClient(timeout=httpx.Timeout(self.timeout * 6, connect=5.0)) as http:
+            try:
+                response = await http.get(url)
+            except httpx.HTTPError as err:
+                raise Rejected(self.network, f"the video could not be read: {type(err).__name__}") from None
+        if response.status_code != 200 or len(response.content) > MAX_VIDEO_BYTES:
+            raise Rejected(self.network, f"the video could not be read (HTTP {response.status_code})")
+        return response.content, response.headers.get("content-type", "video/mp4")
+
+    async def publish(self, account: AccountRef, request: PublishRequest) -> PublishResult:
+        if len(request.media_urls) != 1:
+            raise Rejected(self.network, "a YouTube post is exactly one video")
+        title = str(request.options.get("title") or "")
+        if not title:
+            raise Rejected(self.network, "a YouTube video needs a title", code="invalidTitle")
+        video, content_type = await self._video_bytes(request.media_urls[0])
+        status: dict[str, Any] = {"privacyStatus": str(request.options.get("privacy") or "public")}
+        if request.options.get("publish_at"):
+            status |= {"privacyStatus": "private", "publishAt": str(request.options["publish_at"])}
+        metadata = {"snippet": {"title": title, "description": request.text,
+                                "tags": list(request.options.get("tags") or [])},
+                    "status": status}
+        session = await call(
+            self.network, "POST", f"{self.base}/upload/youtube/v3/videos", account.access_token, json=metadata,
+            params={"uploadType": "resumable", "part": "snippet,status"},
+            headers={"X-Upload-Content-Length": str(len(video)), "X-Upload-Content-Type": content_type},
+            timeout=self.timeout,
+        )
+        location = session.headers.get("location")
+        if not location:
+            raise Unknown(self.network, "the upload session has no Location")
+        uploaded = await call(self.network, "PUT", location, account.access_token, content=video,
+                              headers={"Content-Type": content_type}, timeout=self.timeout * 6)
+        resource = json_of(self.network, uploaded)
+        video_id = resource.get("id")
+        if not video_id:
+            raise Unknown(self.network, "the upload answered no video id")
+        return PublishResult("published", external_id=video_id, url=f"https://www.youtube.com/watch?v={video_id}")
+
+    async def lookup(self, account: AccountRef, external_id: str) -> RemotePost | None:
+        response = await call(self.network, "GET", f"{self.base}/youtube/v3/videos", account.access_token,
+                              params={"part": "snippet,status,statistics", "id": external_id}, timeout=self.timeout)
+        items = json_of(self.network, response).get("items") or []
+        if not items:
+            return None
+        video = items[0]
+        stats = video.get("statistics") or {}
+        return RemotePost(
+            external_id=video["id"], url=f"https://www.youtube.com/watch?v={video['id']}",
+            text=(video.get("snippet") or {}).get("description"),
+            created_at=(video.get("snippet") or {}).get("publishedAt"),
+            metrics={k.removesuffix("Count"): int(v) for k, v in stats.items() if str(v).isdigit()},
+        )
+
+    async def insights(self, account: AccountRef, external_id: str) -> dict[str, int]:
+        post = await self.lookup(account, external_id)
+        return post.metrics if post else {}
+
+    async def comments(self, account: AccountRef, external_id: str) -> list[dict[str, object]]:
+        response = await call(self.network, "GET", f"{self.base}/youtube/v3/commentThreads", account.access_token,
+                              params={"part": "snippet", "videoId": external_id}, timeout=self.timeout)
+        return list(json_of(self.network, response).get("items") or [])
+
+    async def reply(self, account: AccountRef, comment_id: str, text: str) -> PublishResult:
+        response = await call(self.network, "POST", f"{self.base}/youtube/v3/comments", account.access_token,
+                              params={"part": "snippet"},
+                              json={"snippet": {"parentId": comment_id, "textOriginal": text}}, timeout=self.timeout)
+        return PublishResult("published", external_id=str(json_of(self.network, response)["id"]))
