@@ -53,3 +53,19 @@ def json_of(network: Network, response: httpx.Response) -> Any:
         return response.json()
     except ValueError:
         raise Unknown(network, "the answer is not JSON") from None
+
+
+async def fetch_media(network: Network, url: str, *, timeout: float, max_bytes: int) -> tuple[bytes, str]:
+    """Read a media file from Chorus's own signed link, to upload it to a network."""
+    from domain.networks.adapters.base import Rejected
+
+    async with httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0))) as http:
+        try:
+            response = await http.get(url)
+        except httpx.HTTPError as err:
+            raise Rejected(network, f"the media could not be read: {type(err).__name__}") from None
+    if response.status_code != 200:
+        raise Rejected(network, f"the media could not be read (HTTP {response.status_code})")
+    if len(response.content) > max_bytes:
+        raise Rejected(network, f"the media is larger than {max_bytes} bytes")
+    return response.content, response.headers.get("content-type", "application/octet-stream").split(";")[0]

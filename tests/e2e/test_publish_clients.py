@@ -240,3 +240,34 @@ async def test_youtube_resumable_upload_lookup_comments(sandbox_url, media_url):
     threads = await client.comments(account, video.external_id)
     assert threads and (await client.reply(account, threads[0]["id"], "¡Gracias!")).external_id
     assert await client.lookup(account, "x" * 11) is None
+
+
+@pytest.fixture(scope="module")
+def image_url():
+    from tests.loopback import serve
+
+    png = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000") + b"\x00" * 64
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"image/png")]})
+        await send({"type": "http.response.body", "body": png})
+
+    with serve(app, ready_path="/") as base:
+        yield f"{base}/roscon.png"
+
+
+async def test_x_post_with_images_uploads_them_first(sandbox_url, image_url, media_url):
+    account = await _account(sandbox_url, Network.X, "pubx3")
+    client = XClient(sandbox_url, timeout=2)
+    post = await client.publish(account, PublishRequest(text="Dos roscones", media_urls=(image_url, image_url)))
+    assert post.external_id
+    calls = await _sandbox(sandbox_url, "GET", "/_sandbox/calls", params={"network": "x", "identity": "pubx3"})
+    paths = [c["path"] for c in calls["calls"]]
+    assert sum(p.endswith("/2/media/upload/initialize") for p in paths) == 2
+    assert sum(p.endswith("/finalize") for p in paths) == 2
+    with pytest.raises(Rejected):  # a video is not an image
+        await client.publish(account, PublishRequest(text="x", media_urls=(media_url,)))
+    with pytest.raises(Rejected):
+        await client.publish(account, PublishRequest(text="x", media_urls=(image_url,) * 5))

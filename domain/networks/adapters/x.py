@@ -46,7 +46,7 @@ SPEC = NetworkSpec(
 # --- the client -----------------------------------------------------------------------
 
 from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, Rejected, RemotePost  # noqa: E402
-from domain.networks.http import ProviderClient, call, json_of  # noqa: E402
+from domain.networks.http import ProviderClient, call, fetch_media, json_of  # noqa: E402
 
 _TWEET_FIELDS = "created_at,public_metrics,conversation_id,author_id,text"
 
@@ -55,10 +55,35 @@ class XClient(ProviderClient):
     api_base_url = SPEC.api_base_url
     network = Network.X
 
+    async def upload_image(self, account: AccountRef, url: str) -> str:
+        """initialize, append, finalize: X's chunked upload, for images and GIFs."""
+        data, media_type = await fetch_media(self.network, url, timeout=self.timeout * 3,
+                                             max_bytes=LIMITS.image_max_bytes or 5 * 1024 * 1024)
+        if media_type not in LIMITS.image_formats:
+            raise Rejected(self.network, f"X takes {', '.join(LIMITS.image_formats)} images, not {media_type}")
+        category = "tweet_gif" if media_type == "image/gif" else "tweet_image"
+        started = await call(self.network, "POST", f"{self.base}/2/media/upload/initialize", account.access_token,
+                             json={"media_type": media_type, "total_bytes": len(data), "media_category": category},
+                             timeout=self.timeout)
+        media_id = str(json_of(self.network, started)["data"]["id"])
+        await call(self.network, "POST", f"{self.base}/2/media/upload/{media_id}/append", account.access_token,
+                   data={"segment_index": "0"}, files={"media": ("media", data, media_type)}, timeout=self.timeout * 3)
+        finished = json_of(self.network, await call(
+            self.network, "POST", f"{self.base}/2/media/upload/{media_id}/finalize", account.access_token,
+            timeout=self.timeout))
+        state = ((finished.get("data") or {}).get("processing_info") or {}).get("state")
+        if state not in (None, "succeeded"):
+            raise Rejected(self.network, f"the media is still {state}; X images are ready at once", code=str(state))
+        return media_id
+
     async def publish(self, account: AccountRef, request: PublishRequest) -> PublishResult:
         body: dict[str, object] = {"text": request.text}
         if request.reply_to:
             body["reply"] = {"in_reply_to_tweet_id": request.reply_to}
+        if request.media_urls:
+            if len(request.media_urls) > LIMITS.images_max:
+                raise Rejected(self.network, f"X takes at most {LIMITS.images_max} images")
+            body["media"] = {"media_ids": [await self.upload_image(account, url) for url in request.media_urls]}
         response = await call(self.network, "POST", f"{self.base}/2/tweets", account.access_token, json=body,
                               timeout=self.timeout)
         data = json_of(self.network, response).get("data") or {}

@@ -42,10 +42,8 @@ SPEC = NetworkSpec(
 
 from typing import Any  # noqa: E402
 
-import httpx  # noqa: E402
-
 from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, Rejected, RemotePost, Unknown  # noqa: E402
-from domain.networks.http import ProviderClient, call, json_of  # noqa: E402
+from domain.networks.http import ProviderClient, call, fetch_media, json_of  # noqa: E402
 
 MAX_VIDEO_BYTES = 256 * 1024 * 1024  # what one upload reads into memory; larger files need chunks
 
@@ -56,24 +54,14 @@ class YouTubeClient(ProviderClient):
     api_base_url = SPEC.api_base_url
     network = Network.YOUTUBE
 
-    async def _video_bytes(self, url: str) -> tuple[bytes, str]:
-        # The URL is Chorus's own signed media link, not something a user typed.
-        async with httpx.AsyncClient(timeout=httpx.Timeout(self.timeout * 6, connect=5.0)) as http:
-            try:
-                response = await http.get(url)
-            except httpx.HTTPError as err:
-                raise Rejected(self.network, f"the video could not be read: {type(err).__name__}") from None
-        if response.status_code != 200 or len(response.content) > MAX_VIDEO_BYTES:
-            raise Rejected(self.network, f"the video could not be read (HTTP {response.status_code})")
-        return response.content, response.headers.get("content-type", "video/mp4")
-
     async def publish(self, account: AccountRef, request: PublishRequest) -> PublishResult:
         if len(request.media_urls) != 1:
             raise Rejected(self.network, "a YouTube post is exactly one video")
         title = str(request.options.get("title") or "")
         if not title:
             raise Rejected(self.network, "a YouTube video needs a title", code="invalidTitle")
-        video, content_type = await self._video_bytes(request.media_urls[0])
+        video, content_type = await fetch_media(self.network, request.media_urls[0], timeout=self.timeout * 6,
+                                                max_bytes=MAX_VIDEO_BYTES)
         status: dict[str, Any] = {"privacyStatus": str(request.options.get("privacy") or "public")}
         if request.options.get("publish_at"):
             status |= {"privacyStatus": "private", "publishAt": str(request.options["publish_at"])}
