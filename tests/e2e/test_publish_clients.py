@@ -267,7 +267,14 @@ async def test_x_post_with_images_uploads_them_first(sandbox_url, image_url, med
     paths = [c["path"] for c in calls["calls"]]
     assert sum(p.endswith("/2/media/upload/initialize") for p in paths) == 2
     assert sum(p.endswith("/finalize") for p in paths) == 2
-    with pytest.raises(Rejected):  # a video is not an image
-        await client.publish(account, PublishRequest(text="x", media_urls=(media_url,)))
     with pytest.raises(Rejected):
         await client.publish(account, PublishRequest(text="x", media_urls=(image_url,) * 5))
+    with pytest.raises(Rejected):  # images and a video do not mix
+        await client.publish(account, PublishRequest(text="x", media_urls=(image_url, media_url)))
+    # A video is processed first; the post goes out once X says the media succeeded.
+    pending = await client.publish(account, PublishRequest(text="Amasando", media_urls=(media_url,)))
+    assert pending.state == "processing" and pending.pending_ref
+    assert (await client.publish_status(account, pending.pending_ref)).state == "processing"
+    await _sandbox(sandbox_url, "POST", "/_sandbox/clock", json={"advance_seconds": 120})
+    done = await client.publish_status(account, pending.pending_ref)
+    assert done.state == "published" and done.external_id

@@ -45,36 +45,51 @@ SPEC = NetworkSpec(
 
 # --- the client -----------------------------------------------------------------------
 
+import json  # noqa: E402
+
 from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, Rejected, RemotePost  # noqa: E402
 from domain.networks.http import ProviderClient, call, fetch_media, json_of  # noqa: E402
 
 _TWEET_FIELDS = "created_at,public_metrics,conversation_id,author_id,text"
+SEGMENT_BYTES = 4 * 1024 * 1024
+VIDEO_MAX_BYTES = 512 * 1024 * 1024
 
 
 class XClient(ProviderClient):
     api_base_url = SPEC.api_base_url
     network = Network.X
 
-    async def upload_image(self, account: AccountRef, url: str) -> str:
-        """initialize, append, finalize: X's chunked upload, for images and GIFs."""
-        data, media_type = await fetch_media(self.network, url, timeout=self.timeout * 3,
-                                             max_bytes=LIMITS.image_max_bytes or 5 * 1024 * 1024)
-        if media_type not in LIMITS.image_formats:
-            raise Rejected(self.network, f"X takes {', '.join(LIMITS.image_formats)} images, not {media_type}")
-        category = "tweet_gif" if media_type == "image/gif" else "tweet_image"
+    async def upload(self, account: AccountRef, url: str) -> tuple[str, str | None]:
+        """initialize, append (in segments), finalize: X's chunked upload. Returns the media id
+        and its processing state (None when it is ready at once, as images are)."""
+        data, media_type = await fetch_media(self.network, url, timeout=self.timeout * 6,
+                                             max_bytes=VIDEO_MAX_BYTES)
+        is_video = media_type.startswith("video/")
+        if not is_video and media_type not in LIMITS.image_formats:
+            raise Rejected(self.network, f"X takes {', '.join(LIMITS.image_formats)} images or a video, not {media_type}")
+        if not is_video and len(data) > (LIMITS.image_max_bytes or 0):
+            raise Rejected(self.network, "the image is larger than X accepts")
+        category = "tweet_video" if is_video else "tweet_gif" if media_type == "image/gif" else "tweet_image"
         started = await call(self.network, "POST", f"{self.base}/2/media/upload/initialize", account.access_token,
                              json={"media_type": media_type, "total_bytes": len(data), "media_category": category},
                              timeout=self.timeout)
         media_id = str(json_of(self.network, started)["data"]["id"])
-        await call(self.network, "POST", f"{self.base}/2/media/upload/{media_id}/append", account.access_token,
-                   data={"segment_index": "0"}, files={"media": ("media", data, media_type)}, timeout=self.timeout * 3)
+        for index, start in enumerate(range(0, len(data), SEGMENT_BYTES)):
+            segment = data[start : start + SEGMENT_BYTES]
+            await call(self.network, "POST", f"{self.base}/2/media/upload/{media_id}/append", account.access_token,
+                       data={"segment_index": str(index)}, files={"media": ("media", segment, media_type)},
+                       timeout=self.timeout * 3)
         finished = json_of(self.network, await call(
             self.network, "POST", f"{self.base}/2/media/upload/{media_id}/finalize", account.access_token,
             timeout=self.timeout))
         state = ((finished.get("data") or {}).get("processing_info") or {}).get("state")
-        if state not in (None, "succeeded"):
-            raise Rejected(self.network, f"the media is still {state}; X images are ready at once", code=str(state))
-        return media_id
+        return media_id, None if state in (None, "succeeded") else str(state)
+
+    async def media_state(self, account: AccountRef, media_id: str) -> str:
+        response = await call(self.network, "GET", f"{self.base}/2/media/upload", account.access_token,
+                              params={"media_id": media_id, "command": "STATUS"}, timeout=self.timeout)
+        info = (json_of(self.network, response).get("data") or {}).get("processing_info") or {}
+        return str(info.get("state") or "succeeded")
 
     async def publish(self, account: AccountRef, request: PublishRequest) -> PublishResult:
         body: dict[str, object] = {"text": request.text}
@@ -83,7 +98,29 @@ class XClient(ProviderClient):
         if request.media_urls:
             if len(request.media_urls) > LIMITS.images_max:
                 raise Rejected(self.network, f"X takes at most {LIMITS.images_max} images")
-            body["media"] = {"media_ids": [await self.upload_image(account, url) for url in request.media_urls]}
+            uploads = [await self.upload(account, url) for url in request.media_urls]
+            if len(uploads) > 1 and any(state for _, state in uploads):
+                raise Rejected(self.network, "X takes up to 4 images, or one video, in a post")
+            if any(state for _, state in uploads):
+                # A video is processed first: the post goes out from publish_status once it is ready.
+                pending = {"text": request.text, "reply_to": request.reply_to, "media_ids": [m for m, _ in uploads]}
+                return PublishResult("processing", pending_ref=json.dumps(pending))
+            body["media"] = {"media_ids": [m for m, _ in uploads]}
+        return await self._post(account, body)
+
+    async def publish_status(self, account: AccountRef, pending_ref: str) -> PublishResult:
+        pending = json.loads(pending_ref)
+        states = [await self.media_state(account, media_id) for media_id in pending["media_ids"]]
+        if "failed" in states:
+            raise Rejected(self.network, "X could not process the media", code="media_failed")
+        if any(state != "succeeded" for state in states):
+            return PublishResult("processing", pending_ref=pending_ref)
+        body: dict[str, object] = {"text": pending["text"], "media": {"media_ids": pending["media_ids"]}}
+        if pending.get("reply_to"):
+            body["reply"] = {"in_reply_to_tweet_id": pending["reply_to"]}
+        return await self._post(account, body)
+
+    async def _post(self, account: AccountRef, body: dict[str, object]) -> PublishResult:
         response = await call(self.network, "POST", f"{self.base}/2/tweets", account.access_token, json=body,
                               timeout=self.timeout)
         data = json_of(self.network, response).get("data") or {}
