@@ -2407,7 +2407,7 @@ def pin_json(st: ContentStore, post: Post, now: float, with_metrics: bool = Fals
                            "dominant_color": "#6E7874", "alt_text": d.get("alt_text"), "creative_type": "REGULAR"
                            if not d.get("video_id") else "VIDEO", "board_id": post.owner, "board_section_id": None,
                            "board_owner": {"username": ids.username(post.identity)}, "is_owner": True, "media": media,
-                           "parent_pin_id": None, "is_standard": True, "has_been_promoted": False, "note": "",
+                           "parent_pin_id": None, "is_standard": True, "has_been_promoted": False,
                            "pin_metrics": None}
     if with_metrics:
         life = {"pin_click": metric(post.id, "clicks", post.created_at, now),

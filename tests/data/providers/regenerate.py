@@ -19,11 +19,13 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 DEFAULT_SOURCE = HERE.parents[3] / "shared" / "providers"  # /work/shared/providers next to /work/main
 
-# What Chorus calls today (domain/networks/oauth.py and identity.py).
-X_PATHS = {"/2/users/me": ["get"]}
-PINTEREST_PATHS = {"/oauth/token": ["post"], "/user_account": ["get"], "/boards": ["get"]}
-YOUTUBE_METHODS = {"channels": ["list"]}
-YOUTUBE_ROOT_SCHEMAS = ["ChannelListResponse"]
+# What Chorus calls today (domain/networks/oauth.py and identity.py; the publishing clients in
+# domain/networks/adapters/).
+X_PATHS = {"/2/users/me": ["get"], "/2/tweets": ["post"], "/2/tweets/{id}": ["get"], "/2/tweets/search/recent": ["get"]}
+PINTEREST_PATHS = {"/oauth/token": ["post"], "/user_account": ["get"], "/boards": ["get"], "/pins": ["post"],
+                   "/pins/{pin_id}": ["get"], "/pins/{pin_id}/analytics": ["get"]}
+YOUTUBE_METHODS = {"channels": ["list"], "videos": ["insert", "list"], "commentThreads": ["list"], "comments": ["insert"]}
+YOUTUBE_ROOT_SCHEMAS = ["ChannelListResponse", "Video", "VideoListResponse", "CommentThreadListResponse", "Comment"]
 # node -> which apis to keep ("#get" = the node itself, else the GET/POST edge name)
 META_NODES: dict[str, list[tuple[str, str]] | None] = {
     "User": [("GET", "accounts"), ("GET", "#get")],
@@ -31,9 +33,27 @@ META_NODES: dict[str, list[tuple[str, str]] | None] = {
     "IGUserForIGOnlyAPI": [("GET", "#get")],
     "IGAccessTokenForIGOnlyAPI": None,  # whole (tiny)
     "IGRefreshAccessTokenForIGOnlyAPI": None,
+    # Publishing (Facebook: Page feed/photos, the post, its comments and insights; Instagram: the
+    # container, media_publish, the media, its comments and replies, insights).
+    "PagePost": [("GET", "#get"), ("GET", "comments"), ("GET", "insights"), ("GET", "*")],
+    "Photo": [("GET", "#get")],
+    "Comment": [("GET", "#get"), ("POST", "comments")],
+    "IGMedia": [("GET", "#get"), ("GET", "comments"), ("GET", "insights")],
+    "IGMediaForIGOnlyAPI": [("GET", "#get"), ("GET", "comments"), ("GET", "insights")],
+    "ShadowIGMediaBuilder": None,
+    "IGComment": [("GET", "#get"), ("POST", "replies")],
+    "InsightsResult": None,
+    "InsightsValue": None,
 }
+# Page's POST feed / photos (with their params), besides its GET edge names above.
+META_EXTRA_APIS = {"Page": [("POST", "feed"), ("POST", "photos")], "IGUserForIGOnlyAPI": [("POST", "media"),
+                                                                                       ("POST", "mediapublish")]}
 THREADS_REQUESTS = ("Exchange the Code For a Token", "Get Long-Lived Access Token", "Refresh Access Token",
-                    "Get App-Scoped User's Profile Information")
+                    "Get App-Scoped User's Profile Information",
+                    # publishing (domain/networks/adapters/threads.py)
+                    "1.1 Create Text Container", "1.2 Create Image Container", "2. Publish Threads Post",
+                    "Check Container's Publishing Status", "Get Threads Post Details", "Get Threads Replies",
+                    "Respond to Replies", "Get Post Insights")
 
 
 def dump(path: Path, data: Any) -> None:
@@ -116,7 +136,7 @@ def meta_subset(src: Path) -> dict[str, Any]:
             apis = []
             for api in node["apis"]:
                 key = api.get("endpoint") or api.get("name")
-                for method, edge in wanted:
+                for method, edge in [*wanted, *META_EXTRA_APIS.get(name, [])]:
                     if api["method"] == method and edge == "*":  # edge names only, params dropped
                         apis.append({k: v for k, v in api.items() if k != "params"})
                     elif api["method"] == method and key == edge:
