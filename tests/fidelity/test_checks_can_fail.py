@@ -80,3 +80,20 @@ def test_meta_converter_types_fields_and_wraps_lists():
     nodes = copy.deepcopy(doc["nodes"])
     nodes["Page"]["fields"] = [f for f in nodes["Page"]["fields"] if f["name"] != "category"]
     assert check_answer(meta_list_schema(meta_node_schema("Page", nodes)), {"data": [{"category": "Bakery"}]})
+
+
+def test_publish_answer_checks_reject_wrong_shapes():
+    """The publishing checks use the same converters: a post without its id, a pin with an
+    invented key, a YouTube video with a wrongly typed field are all caught."""
+    x = load("x/openapi.subset.json")
+    created = openapi_root(x, response_schema(x, "/2/tweets", "POST", "201"))
+    assert check_answer(created, {"data": {"id": "1234567890", "text": "hola"}}) == []
+    assert check_answer(created, {"data": {"id": 1234567890, "text": "hola"}})  # id is a string
+    pins = load("pinterest/openapi.subset.json")
+    pin = openapi_root(pins, response_schema(pins, "/pins", "POST", "201"))
+    assert check_answer(pin, {"id": "1", "board_id": "2"}) == []
+    assert "/note: not defined by the description" in check_answer(pin, {"id": "1", "board_id": "2", "note": ""})
+    youtube = load("youtube/youtube.v3.subset.json")
+    video = discovery_root(youtube, "Video")
+    assert check_answer(video, {"kind": "youtube#video", "id": "abcdefghijk"}) == []
+    assert check_answer(video, {"kind": "youtube#video", "id": "abcdefghijk", "statistics": {"viewCount": [1]}})
