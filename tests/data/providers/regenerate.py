@@ -1,9 +1,10 @@
 """Dev tool: cut the small subsets the fidelity tests need out of the providers' own API
-descriptions in ../shared/providers (see that folder's README.md for sources and licences).
+descriptions, given the folder that holds the upstream copies (see the README.md here for the
+sources and licences).
 
-    .venv/bin/python tests/data/providers/regenerate.py [path/to/shared/providers]
+    .venv/bin/python tests/data/providers/regenerate.py PATH/TO/PROVIDER/DESCRIPTIONS
 
-Tests never run this and never read ../shared: they read only the copies written here.
+Tests never run this: they read only the copies written here.
 Each copy keeps the upstream structure (an OpenAPI document with fewer paths, a discovery
 document with fewer resources, Meta node files with fewer apis, a Postman collection with
 fewer requests), so the tests read it the way they would read the whole file.
@@ -17,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_SOURCE = HERE.parents[3] / "shared" / "providers"  # /work/shared/providers next to /work/main
 
 # What Chorus calls today (domain/networks/oauth.py and identity.py; the publishing clients in
 # domain/networks/adapters/).
@@ -183,4 +183,6 @@ def main(src: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_SOURCE)
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    main(Path(sys.argv[1]))
