@@ -91,14 +91,10 @@ class BrandService:
     def session(self) -> AsyncSession:
         return self.ctx.session
 
-    def _visible(self, stmt: Any, column: Any) -> Any:
-        brand_ids = self.ctx.principal.brand_ids
-        return stmt if brand_ids is None else stmt.where(column.in_(brand_ids))
-
     async def list(self, page: PageRequest, status: BrandStatus | None = None, q: str | None = None) -> Page[s.BrandOut]:
         self.ctx.require(Action.BRANDS_READ)
         # Core rows, not ORM objects: the list is read far more often than it is written.
-        stmt = self._visible(self.ctx.select(Brand, *Brand.__table__.c), Brand.id)
+        stmt = self.ctx.visible_brands(self.ctx.select(Brand, *Brand.__table__.c), Brand.id)
         if status is not None:
             stmt = stmt.where(Brand.status == status.value)
         if q:
@@ -205,9 +201,7 @@ class CampaignService:
         active_on: date | None = None,
     ) -> Page[s.CampaignOut]:
         self.ctx.require(Action.CAMPAIGNS_READ)
-        stmt = self.ctx.select(Campaign)
-        if self.ctx.principal.brand_ids is not None:
-            stmt = stmt.where(Campaign.brand_id.in_(self.ctx.principal.brand_ids))
+        stmt = self.ctx.visible_brands(self.ctx.select(Campaign), Campaign.brand_id)
         if brand_id is not None:
             stmt = stmt.where(Campaign.brand_id == brand_id)
         if status is not None:

@@ -72,6 +72,11 @@ class Context:
         stmt = select(*columns) if columns else select(model)
         return stmt.where(model.agency_id == self.agency_id)
 
+    def visible_brands(self, stmt: Select[Any], brand_column: Any) -> Select[Any]:
+        """Narrow a query to the brands a member limited to some brands may see."""
+        brand_ids = self.principal.brand_ids
+        return stmt if brand_ids is None else stmt.where(brand_column.in_(brand_ids))
+
     async def read(self, stmt: Any, params: dict[str, Any] | None = None) -> Result[Any]:
         """Core read for hot paths: rows, not ORM objects, straight on the connection."""
         if self._session is not None or self.connection is None:

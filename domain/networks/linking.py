@@ -308,9 +308,7 @@ class LinkingService:
     async def list_accounts(self, page: PageRequest, brand_id: UUID | None, network: str | None,
                             status: str | None) -> Page[AccountOut]:
         self.ctx.require(Action.ACCOUNTS_READ)
-        stmt = self.ctx.select(SocialAccount)
-        if self.ctx.principal.brand_ids is not None:
-            stmt = stmt.where(SocialAccount.brand_id.in_(self.ctx.principal.brand_ids))
+        stmt = self.ctx.visible_brands(self.ctx.select(SocialAccount), SocialAccount.brand_id)
         if brand_id:
             stmt = stmt.where(SocialAccount.brand_id == brand_id)
         if network:
