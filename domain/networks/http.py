@@ -48,6 +48,18 @@ async def call(
     return response
 
 
+async def find(network: Network, url: str, token: str | None, **kwargs: Any) -> httpx.Response | None:
+    """A GET that looks something up: a 404 means it is not there (None), not a failure."""
+    from domain.networks.adapters.base import Rejected
+
+    try:
+        return await call(network, "GET", url, token, **kwargs)
+    except Rejected as err:
+        if err.status == 404:
+            return None
+        raise
+
+
 def json_of(network: Network, response: httpx.Response) -> Any:
     try:
         return response.json()

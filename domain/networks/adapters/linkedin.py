@@ -46,7 +46,7 @@ SPEC = NetworkSpec(
 from urllib.parse import quote  # noqa: E402
 
 from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, Rejected, RemotePost  # noqa: E402
-from domain.networks.http import ProviderClient, call, json_of  # noqa: E402
+from domain.networks.http import ProviderClient, call, find, json_of  # noqa: E402
 
 HEADERS = {"LinkedIn-Version": API_VERSION, "X-Restli-Protocol-Version": "2.0.0"}
 
@@ -72,13 +72,10 @@ class LinkedInClient(ProviderClient):
         return PublishResult("published", external_id=urn, url=f"https://www.linkedin.com/feed/update/{urn}/")
 
     async def lookup(self, account: AccountRef, external_id: str) -> RemotePost | None:
-        try:
-            response = await call(self.network, "GET", f"{self.base}/rest/posts/{quote(external_id, safe='')}",
-                                  account.access_token, headers=HEADERS, timeout=self.timeout)
-        except Rejected as err:
-            if err.status == 404:
-                return None
-            raise
+        response = await find(self.network, f"{self.base}/rest/posts/{quote(external_id, safe='')}",
+                              account.access_token, headers=HEADERS, timeout=self.timeout)
+        if response is None:
+            return None
         post = json_of(self.network, response)
         return RemotePost(external_id=str(post.get("id", external_id)),
                           url=f"https://www.linkedin.com/feed/update/{external_id}/", text=post.get("commentary"),

@@ -45,7 +45,7 @@ SPEC = NetworkSpec(
 from datetime import date, timedelta  # noqa: E402
 
 from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, Rejected, RemotePost  # noqa: E402
-from domain.networks.http import ProviderClient, call, json_of  # noqa: E402
+from domain.networks.http import ProviderClient, call, find, json_of  # noqa: E402
 
 _METRICS = "IMPRESSION,SAVE,PIN_CLICK,OUTBOUND_CLICK"
 
@@ -73,13 +73,10 @@ class PinterestClient(ProviderClient):
         return PublishResult("published", external_id=str(pin["id"]), url=f"https://www.pinterest.com/pin/{pin['id']}/")
 
     async def lookup(self, account: AccountRef, external_id: str) -> RemotePost | None:
-        try:
-            response = await call(self.network, "GET", f"{self.base}/pins/{external_id}", account.access_token,
-                                  timeout=self.timeout)
-        except Rejected as err:
-            if err.status == 404:
-                return None
-            raise
+        response = await find(self.network, f"{self.base}/pins/{external_id}", account.access_token,
+                              timeout=self.timeout)
+        if response is None:
+            return None
         pin = json_of(self.network, response)
         return RemotePost(external_id=str(pin["id"]), url=f"https://www.pinterest.com/pin/{pin['id']}/",
                           text=pin.get("description"), created_at=pin.get("created_at"))

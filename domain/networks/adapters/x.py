@@ -48,7 +48,7 @@ SPEC = NetworkSpec(
 import json  # noqa: E402
 
 from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, Rejected, RemotePost  # noqa: E402
-from domain.networks.http import ProviderClient, call, fetch_media, json_of  # noqa: E402
+from domain.networks.http import ProviderClient, call, fetch_media, find, json_of  # noqa: E402
 
 _TWEET_FIELDS = "created_at,public_metrics,conversation_id,author_id,text"
 SEGMENT_BYTES = 4 * 1024 * 1024
@@ -129,13 +129,10 @@ class XClient(ProviderClient):
         return PublishResult("published", external_id=data["id"], url=f"https://x.com/i/web/status/{data['id']}")
 
     async def lookup(self, account: AccountRef, external_id: str) -> RemotePost | None:
-        try:
-            response = await call(self.network, "GET", f"{self.base}/2/tweets/{external_id}", account.access_token,
-                                  params={"tweet.fields": _TWEET_FIELDS}, timeout=self.timeout)
-        except Rejected as err:
-            if err.status == 404:
-                return None
-            raise
+        response = await find(self.network, f"{self.base}/2/tweets/{external_id}", account.access_token,
+                              params={"tweet.fields": _TWEET_FIELDS}, timeout=self.timeout)
+        if response is None:
+            return None
         data = json_of(self.network, response).get("data")
         if not data:  # X answers a deleted or unknown post with 200 and {"errors": [...]}
             return None
