@@ -24,7 +24,7 @@ from api.controllers.health import bench_select1, healthz, readyz
 from api.controllers.networks import NetworkController
 from api.controllers.social_accounts import NetworkAppController, OAuthCallbackController, SocialAccountController
 from api.middleware import IdempotencyMiddleware, NulCharacterMiddleware, RequestContextMiddleware
-from api.problems import EXCEPTION_HANDLERS
+from api.problems import EXCEPTION_HANDLERS, PROBLEM_JSON
 from domain.core import logs
 from domain.core.db import create_engine, session_factory
 from domain.core.mail import mailer_for
@@ -145,6 +145,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
     )
     _declare_closed_objects(app)
+    _declare_json_alternatives(app)
     return app
 
 
@@ -176,3 +177,27 @@ def _declare_closed_objects(app: Litestar) -> None:
     for name, component in (app.openapi_schema.components.schemas or {}).items():
         if closed.get(name) and isinstance(component, Schema):
             component.additional_properties = False
+
+
+def _declare_json_alternatives(app: Litestar) -> None:
+    """A browser route that also answers JSON to clients asking for it (opt `negotiates_json`)
+    documents both: its schema for 200 and the problem for each error."""
+    from litestar.openapi.spec import OpenAPIMediaType, Reference
+
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            body = handler.opt.get("negotiates_json")
+            if body is None:
+                continue
+            for method in handler.http_methods:
+                item = app.openapi_schema.paths[route.path_format]
+                operation = getattr(item, method.lower())
+                for code, response in (operation.responses or {}).items():
+                    if isinstance(response, Reference) or not response.content:
+                        continue
+                    if code == "200":
+                        response.content["application/json"] = OpenAPIMediaType(
+                            schema=Reference(ref=f"#/components/schemas/{body.__name__}"))
+                    elif code.startswith(("4", "5")):
+                        response.content[PROBLEM_JSON] = OpenAPIMediaType(
+                            schema=Reference(ref="#/components/schemas/Problem"))

@@ -50,8 +50,9 @@ def test_operations_are_named_tagged_and_document_their_problems():
             browser_page = "text/html" in op["responses"].get("200", {}).get("content", {})
             for code, response in errors.items():
                 content = response.get("content", {})
-                if browser_page:  # the OAuth callback answers people, not programs
-                    assert list(content) == ["text/html"], f"{op_id} {code}"
+                if browser_page:  # the OAuth callback answers people a page, and programs that ask JSON
+                    assert sorted(content) == ["application/problem+json", "text/html"], f"{op_id} {code}"
+                    assert content["application/problem+json"]["schema"] == {"$ref": "#/components/schemas/Problem"}
                     continue
                 assert list(content) == ["application/problem+json"], f"{op_id} {code}: {list(content)}"
                 assert content["application/problem+json"]["schema"] == {"$ref": "#/components/schemas/Problem"}

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, Response, delete, get, post, put
+from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.di import NamedDependency, Provide
@@ -12,10 +12,10 @@ from litestar.status_codes import HTTP_201_CREATED
 
 from api.auth import provide_session, requires
 from api.controllers.common import Cursor, Limit, page_out, page_request
-from api.problems import CREATE, DELETE, LIST, READ, SECURED, WRITE, problems
+from api.problems import CREATE, DELETE, LIST, PROBLEM_JSON, READ, SECURED, WRITE, handle_domain_error, problems
 from domain.agencies.rules import Action, Principal
 from domain.core.context import Context
-from domain.core.errors import DomainError
+from domain.core.errors import DomainError, NotFoundError
 from domain.core.settings import sandbox_app
 from domain.networks.adapters.base import Network
 from domain.networks.apps import NetworkAppIn, NetworkAppList, NetworkAppOut, NetworkAppService, app_out
@@ -30,6 +30,7 @@ from domain.networks.linking import (
     NetworkSettings,
     account_out,
     link_out,
+    return_address,
 )
 
 
@@ -99,15 +100,28 @@ class SocialAccountController(Controller):
         return account_out(await _service(ctx, state).unlink(account_id))
 
 
-# A browser lands here: every answer, success or not, is a small self-contained HTML page.
-_HTML_RESPONSES = {
-    status: ResponseSpec(data_container=str, media_type="text/html", description=text, generate_examples=False)
-    for status, text in {
-        400: "Unknown, expired or reused state; access denied; or a malformed callback",
-        404: "Not a network Chorus links",
-        502: "The network refused or failed the code exchange",
-    }.items()
+# A browser lands here: a redirect to the agency's frontend, a small self-contained HTML page,
+# or JSON for a client that asks for it (both content types are in the document, see api/app.py).
+_CALLBACK_RESPONSES = {
+    303: ResponseSpec(data_container=None, description="Back to the `return_url` given when the link started, "
+                      "with the outcome in the query", generate_examples=False),
+    **{status: ResponseSpec(data_container=str, media_type="text/html", description=text, generate_examples=False)
+       for status, text in {
+           400: "Unknown, expired or reused state; access denied; or a malformed callback",
+           404: "Not a network Chorus links",
+           502: "The network refused or failed the code exchange",
+       }.items()},
 }
+
+
+def _wants_json(request: Request[Any, Any, Any]) -> bool:
+    accept = request.headers.get("accept", "")
+    return bool(accept) and request.accept.best_match(["text/html", "application/json", PROBLEM_JSON]) in (
+        "application/json", PROBLEM_JSON)
+
+
+def _back(address: str) -> Response[Any]:
+    return Response(None, status_code=303, headers={**_PAGE_HEADERS, "Location": address})
 
 class NetworkAppController(Controller):
     path = "/v1/network-apps"
@@ -151,16 +165,22 @@ class OAuthCallbackController(Controller):
     dependencies = {"session": Provide(provide_session)}
 
     @get("/{network:str}", operation_id="oauthCallback", summary="Where the networks send people back after OAuth",
-         description="Opened by the person's browser, not by integrators. Answers a small self-contained page.",
-         opt={"public": True}, media_type="text/html", responses=_HTML_RESPONSES)
+         description="Opened by the person's browser. When the link was started with a `return_url`, answers 303 to "
+         "that address with `link_id`, `network`, `status` (connected, awaiting_choice, denied, failed) and, on "
+         "failure, `error` (the problem type's last part) in its query. Otherwise a small self-contained page, or, "
+         "for a client that asks for `application/json`, the link (200) or a problem.",
+         opt={"public": True, "negotiates_json": LinkOut}, media_type="text/html", responses=_CALLBACK_RESPONSES)
     async def callback(
-        self, session: NamedDependency[Any], state: State, network: FromPath[str],
+        self, request: Request[Any, Any, Any], session: NamedDependency[Any], state: State, network: FromPath[str],
         code: FromQuery[str | None] = None,
         oauth_state: Annotated[str | None, QueryParameter(name="state", max_length=300)] = None,
         error: FromQuery[str | None] = None,
-    ) -> Response[str]:
+    ) -> Response[str]:  # or, negotiated, LinkOut / a problem (documented in api/app.py)
+        wants_json = _wants_json(request)
         if network not in {n.value for n in Network}:
-            return _page(404, "Unknown network", "This address is not a network Chorus links.")
+            failure = NotFoundError("This address is not a network Chorus links")
+            return handle_domain_error(request, failure) if wants_json else _page(
+                404, "Unknown network", "This address is not a network Chorus links.")
         ctx = Context(Principal(agency_id=_agency_of(oauth_state), label="oauth callback"), session=session)
         service = LinkingService(ctx, state.vault, network_settings(state))
         try:
@@ -168,8 +188,16 @@ class OAuthCallbackController(Controller):
         except DomainError as err:
             if err.keep_changes:
                 await session.commit()
+            if service.consumed is not None and service.consumed.return_url:
+                return _back(return_address(service.consumed, err))
+            if wants_json:
+                return handle_domain_error(request, err)
             return _page(err.status, err.title, "You can close this window and try again from Chorus.")
         await session.commit()
+        if link.return_url:
+            return _back(return_address(link, None))
+        if wants_json:
+            return Response(link_out(link), status_code=200, media_type="application/json", headers=_PAGE_HEADERS)
         if link.status == "awaiting_choice":
             return _page(200, "Almost there", "Go back to Chorus to choose which accounts to connect.")
         return _page(200, "Account connected", "You can close this window and go back to Chorus.")

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
 from uuid import UUID
 
 import msgspec
@@ -73,6 +74,10 @@ class AccountOut(msgspec.Struct, kw_only=True):
     token_expires_at: str | None
     connected_at: str | None
     revoked_at: str | None
+    # After an unlink: `revoked` (the provider withdrew Chorus's access), `not_offered` (the
+    # network has no way, e.g. Facebook page tokens: remove the app in the page's Business
+    # Integrations settings) or `failed` (the provider did not answer; tokens are forgotten anyway).
+    provider_revoke: str | None = None
     version: int
 
 
@@ -102,6 +107,10 @@ class LinkOut(msgspec.Struct, kw_only=True):
 
 class LinkStart(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     network: Network
+    # Where the callback sends the person back once done (the agency's own frontend), with
+    # `link_id`, `network`, `status` and, on failure, `error` added to its query. Without it
+    # the callback shows a small page of its own.
+    return_url: str | None = msgspec.field(default=None)
 
 
 class LinkChoice(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -120,7 +129,8 @@ def account_out(a: SocialAccount) -> AccountOut:
         scopes=list(a.scopes or []), status=a.status,
         token_expires_at=a.token_expires_at.isoformat() if a.token_expires_at else None,
         connected_at=a.connected_at.isoformat() if a.connected_at else None,
-        revoked_at=a.revoked_at.isoformat() if a.revoked_at else None, version=a.version,
+        revoked_at=a.revoked_at.isoformat() if a.revoked_at else None,
+        provider_revoke=str((a.details or {}).get("provider_revoke", "")).split(":")[0] or None, version=a.version,
     )
 
 
@@ -141,11 +151,50 @@ class NetworkSettings:
     timeout_seconds: float = 10.0
 
 
+_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+
+
+def check_return_url(value: str | None) -> str | None:
+    """An absolute https address (http only on this machine), no credentials, no fragment."""
+    if value is None:
+        return None
+    problem = None
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:
+        parts, host = None, None
+    if parts is None or not host or parts.scheme not in ("https", "http"):
+        problem = "must be an absolute https:// address"
+    elif parts.scheme == "http" and host.lower() not in _LOOPBACK:
+        problem = "must use https (http only for localhost)"
+    elif parts.username or parts.password:
+        problem = "must not carry credentials"
+    elif parts.fragment:
+        problem = "must not have a #fragment (the query parameters are added to the address)"
+    elif len(value) > 2000 or any(ord(c) < 33 for c in value):
+        problem = "must be at most 2,000 characters, without spaces or control characters"
+    if problem:
+        raise ValidationFailedError.field("return_url", f"return_url {problem}")
+    return value
+
+
+def return_address(link: OAuthLink, error: DomainError | None) -> str:
+    """The agency's frontend address with the outcome in its query."""
+    parts = urlsplit(link.return_url or "")
+    outcome = {"link_id": str(link.id), "network": link.network, "status": link.status}
+    if error is not None:
+        outcome["error"] = error.slug
+    query = "&".join(p for p in (parts.query, urlencode(outcome)) if p)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
 @dataclass
 class LinkingService:
     ctx: Context
     vault: Vault
     networks: NetworkSettings
+    consumed: OAuthLink | None = field(default=None, init=False)  # the attempt a callback's state named
 
     @property
     def session(self):  # noqa: ANN201
@@ -167,6 +216,7 @@ class LinkingService:
         self.ctx.require(Action.ACCOUNTS_WRITE)
         brand = await self._brand(brand_id)
         network = data.network
+        return_url = check_return_url(data.return_url)
         flow = await self.flow(network)
         state = OpaqueToken.new(STATE_PREFIX, self.ctx.agency_id)
         verifier = new_code_verifier() if flow.uses_pkce else None
@@ -174,7 +224,7 @@ class LinkingService:
             agency_id=self.ctx.agency_id, brand_id=brand.id, user_id=self.ctx.principal.user_id,
             network=network.value, state_hash=state.hashed,
             code_verifier_enc=self.vault.encrypt(verifier) if verifier else None,
-            redirect_uri=self.redirect_uri(network), status="started", expires_at=now() + STATE_TTL,
+            redirect_uri=self.redirect_uri(network), return_url=return_url, status="started", expires_at=now() + STATE_TTL,
             candidates=[],
         )
         self.session.add(link)
@@ -291,6 +341,7 @@ class LinkingService:
             raise OAuthStateInvalidError()
         if link.used_at is not None or link.expires_at <= now():
             raise OAuthStateInvalidError()
+        self.consumed = link
         link.used_at = now()
         await self.session.flush()
         return link

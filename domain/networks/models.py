@@ -58,6 +58,8 @@ class OAuthLink(TenantMixin, Base):
     state_hash: Mapped[str] = mapped_column(String(64), unique=True)
     code_verifier_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
     redirect_uri: Mapped[str] = mapped_column(Text)
+    # The agency's own frontend, where the callback sends the person back (303) when set.
+    return_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     status: Mapped[str] = mapped_column(String(20), default="started")
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

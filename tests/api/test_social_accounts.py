@@ -118,3 +118,29 @@ async def test_linking_needs_accounts_write_and_a_live_brand(tenant):
     assert r.status_code == 409
     r = await tenant.req("POST", f"/v1/brands/{brand['id']}/social-account-links", json={"network": "myspace"})
     assert r.status_code == 422
+
+
+@pytest.mark.parametrize("bad", [
+    "javascript:alert(1)", "/relative/path", "http://app.agency.example/back", "https://user:pw@app.example/",
+    "https://app.example/back#frag", "https://app.example/" + "a" * 2000, "https://app.example/a b", "ftp://app.example/",
+    "https://", "",
+])
+async def test_return_url_must_be_a_safe_absolute_address(tenant, owner_engine, bad):
+    brand = await tenant.brand()
+    async with owner_engine.connect() as conn:
+        before = (await conn.execute(text("SELECT count(*) FROM oauth_links"))).scalar()
+    r = await tenant.req("POST", f"/v1/brands/{brand['id']}/social-account-links",
+                         json={"network": "x", "return_url": bad})
+    assert r.status_code == 422, (bad, r.text)
+    assert r.json()["errors"][0]["field"] == "return_url"
+    async with owner_engine.connect() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM oauth_links"))).scalar() == before
+
+
+@pytest.mark.parametrize("good", ["https://app.agency.example/back?x=1", "http://localhost:5173/cb",
+                                  "http://127.0.0.1:8080/cb", "http://[::1]:3000/cb"])
+async def test_return_url_accepts_https_and_local_http(tenant, good):
+    brand = await tenant.brand()
+    r = await tenant.req("POST", f"/v1/brands/{brand['id']}/social-account-links",
+                         json={"network": "x", "return_url": good})
+    assert r.status_code == 201, r.text

@@ -158,7 +158,7 @@ async def test_ten_concurrent_refreshes_make_one_provider_call(linked_client, sa
 
 
 @pytest.mark.parametrize(("network", "revocable"), [("x", True), ("tiktok", True), ("youtube", True),
-                                                    ("linkedin", True), ("pinterest", False)])
+                                                    ("linkedin", True), ("pinterest", False), ("facebook", False)])
 async def test_unlink_revokes_at_the_provider_where_it_can(linked_client, sandbox_url, network, revocable):
     from tests.conftest import sign_up
 
@@ -172,10 +172,14 @@ async def test_unlink_revokes_at_the_provider_where_it_can(linked_client, sandbo
     account = (await tenant.req("GET", "/v1/social-accounts", params={"brand_id": brand["id"]})).json()["items"][0]
     r = await tenant.req("DELETE", f"/v1/social-accounts/{account['id']}")
     assert r.status_code == 200 and r.json()["status"] == "revoked"
+    # The answer says whether the provider withdrew the access, so the agency knows what is left to do.
+    assert r.json()["provider_revoke"] == ("revoked" if revocable else "not_offered")
     async with httpx.AsyncClient(base_url=sandbox_url) as http:
         grants = (await http.get("/_sandbox/grants", params={"network": network})).json()["grants"]
     mine = [g for g in grants if g.get("identity") == f"unlink{network}"]
     assert mine and all(g["revoked"] is revocable for g in mine)
+    assert (await tenant.req("GET", f"/v1/social-accounts/{account['id']}")).json()["provider_revoke"] == \
+        r.json()["provider_revoke"]
 
 
 async def test_bring_your_own_app(linked_client, sandbox_url, owner_engine, settings):
@@ -269,3 +273,63 @@ async def test_provider_failures_during_linking_store_nothing(linked_client, san
     assert page.status_code == 502 and "The network refused or failed" in page.text
     assert (await tenant.req("GET", f"/v1/social-account-links/{started['link_id']}")).json()["status"] == "failed"
     assert (await tenant.req("GET", "/v1/social-accounts")).json()["items"] == []
+
+
+async def _consent(started, identity="alice", extra=""):
+    async with httpx.AsyncClient(timeout=5) as http:
+        consent = await http.get(f"{started['authorize_url']}&sandbox_identity={identity}{extra}")
+    assert consent.status_code in (302, 303), consent.text
+    back = urlsplit(consent.headers["location"])
+    return f"{back.path}?{back.query}"
+
+
+async def test_callback_returns_to_the_agencys_frontend_with_the_outcome(linked_client, owner_engine):
+    from urllib.parse import parse_qs
+
+    from tests.conftest import sign_up
+
+    tenant = await sign_up(linked_client)
+    brand = await tenant.brand()
+    frontend = "https://app.agency.example/brands/1/accounts?tab=networks"
+    for network, status in (("x", "connected"), ("facebook", "awaiting_choice")):
+        started = (await tenant.req("POST", f"/v1/brands/{brand['id']}/social-account-links",
+                                    json={"network": network, "return_url": frontend})).json()
+        r = await linked_client.get(await _consent(started), follow_redirects=False)
+        assert r.status_code == 303, r.text
+        assert r.headers["referrer-policy"] == "no-referrer"
+        to = urlsplit(r.headers["location"])
+        assert f"{to.scheme}://{to.netloc}{to.path}" == "https://app.agency.example/brands/1/accounts"
+        query = {k: v[0] for k, v in parse_qs(to.query).items()}
+        assert query == {"tab": "networks", "link_id": started["link_id"], "network": network, "status": status}
+        assert "code" not in to.query and "state" not in to.query  # the provider's secrets stay here
+    # A denial goes back too, with the problem's type; nothing is connected for it.
+    before = len((await tenant.req("GET", "/v1/social-accounts")).json()["items"])
+    started = (await tenant.req("POST", f"/v1/brands/{brand['id']}/social-account-links",
+                                json={"network": "tiktok", "return_url": "http://localhost:5173/done"})).json()
+    r = await linked_client.get(await _consent(started, extra="&sandbox_deny=1"), follow_redirects=False)
+    assert r.status_code == 303
+    query = {k: v[0] for k, v in parse_qs(urlsplit(r.headers["location"]).query).items()}
+    assert r.headers["location"].startswith("http://localhost:5173/done?")
+    assert query["status"] == "denied" and query["error"] == "oauth-denied", query
+    assert len((await tenant.req("GET", "/v1/social-accounts")).json()["items"]) == before
+
+
+async def test_callback_answers_json_to_clients_that_ask(linked_client):
+    from tests.conftest import sign_up
+
+    tenant = await sign_up(linked_client)
+    brand = await tenant.brand()
+    started = (await tenant.req("POST", f"/v1/brands/{brand['id']}/social-account-links", json={"network": "x"})).json()
+    callback = await _consent(started)
+    r = await linked_client.get(callback, headers={"Accept": "application/json"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/json"), r.text
+    assert r.json()["id"] == started["link_id"] and r.json()["status"] == "connected"
+    # The same callback again: the state is used up; the answer is a problem, not a page.
+    r = await linked_client.get(callback, headers={"Accept": "application/json"})
+    assert r.status_code == 400 and r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["type"].endswith("/oauth-state-invalid"), r.json()
+    r = await linked_client.get("/v1/oauth/callback/myspace?code=a&state=b", headers={"Accept": "application/json"})
+    assert r.status_code == 404 and r.json()["status"] == 404
+    # A browser's Accept still gets the page.
+    r = await linked_client.get(callback, headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    assert r.status_code == 400 and r.headers["content-type"].startswith("text/html")
