@@ -2,10 +2,15 @@
 
 from domain.agencies.models import Agency, ApiKey, AuditEvent, AuthSession, IdempotencyRecord, Invitation, Membership, User
 from domain.brands.models import Brand, Campaign
+from domain.calendar.models import CalendarFeed, PostingSlot
+from domain.content.models import Brief, Post, PostRevision, PostVariant, PostVariantMedia
 from domain.core.db import metadata
+from domain.imports.models import ImportJob
+from domain.media.models import MediaAsset
 from domain.networks.models import NetworkApp, OAuthLink, SocialAccount
 
 __all__ = [
-    "Agency", "ApiKey", "AuditEvent", "AuthSession", "Brand", "Campaign", "IdempotencyRecord",
-    "Invitation", "Membership", "NetworkApp", "OAuthLink", "SocialAccount", "User", "metadata",
+    "Agency", "ApiKey", "AuditEvent", "AuthSession", "Brand", "Brief", "CalendarFeed", "Campaign", "IdempotencyRecord",
+    "ImportJob", "Invitation", "MediaAsset", "Membership", "NetworkApp", "OAuthLink", "Post", "PostRevision",
+    "PostVariant", "PostVariantMedia", "PostingSlot", "SocialAccount", "User", "metadata",
 ]
