@@ -29,17 +29,24 @@ class Action(StrEnum):
     CAMPAIGNS_WRITE = "campaigns:write"
     ACCOUNTS_READ = "accounts:read"
     ACCOUNTS_WRITE = "accounts:write"
+    POSTS_READ = "posts:read"  # posts, variants, revisions, briefs, the calendar, imports
+    POSTS_WRITE = "posts:write"
+    MEDIA_READ = "media:read"
+    MEDIA_WRITE = "media:write"
+    SCHEDULE_WRITE = "schedule:write"  # posting slots and calendar feeds
 
 
 _READ_ONLY = frozenset(
-    {Action.AGENCY_READ, Action.MEMBERS_READ, Action.BRANDS_READ, Action.CAMPAIGNS_READ, Action.ACCOUNTS_READ}
+    {Action.AGENCY_READ, Action.MEMBERS_READ, Action.BRANDS_READ, Action.CAMPAIGNS_READ, Action.ACCOUNTS_READ,
+     Action.POSTS_READ, Action.MEDIA_READ}
 )
 
 PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.OWNER: frozenset(Action),
     Role.ADMIN: frozenset(Action),
-    Role.MANAGER: _READ_ONLY | {Action.BRANDS_WRITE, Action.CAMPAIGNS_WRITE, Action.AUDIT_READ, Action.ACCOUNTS_WRITE},
-    Role.EDITOR: _READ_ONLY | {Action.CAMPAIGNS_WRITE},
+    Role.MANAGER: _READ_ONLY | {Action.BRANDS_WRITE, Action.CAMPAIGNS_WRITE, Action.AUDIT_READ, Action.ACCOUNTS_WRITE,
+                                Action.POSTS_WRITE, Action.MEDIA_WRITE, Action.SCHEDULE_WRITE},
+    Role.EDITOR: _READ_ONLY | {Action.CAMPAIGNS_WRITE, Action.POSTS_WRITE, Action.MEDIA_WRITE},
     Role.ANALYST: _READ_ONLY,
 }
 
@@ -57,6 +64,11 @@ ACTION_SCOPES: dict[Action, str | None] = {
     Action.CAMPAIGNS_WRITE: "campaigns:write",
     Action.ACCOUNTS_READ: "accounts:read",
     Action.ACCOUNTS_WRITE: "accounts:write",
+    Action.POSTS_READ: "posts:read",
+    Action.POSTS_WRITE: "posts:write",
+    Action.MEDIA_READ: "media:read",
+    Action.MEDIA_WRITE: "media:write",
+    Action.SCHEDULE_WRITE: "schedule:write",
 }
 
 SCOPES: frozenset[str] = frozenset(s for s in ACTION_SCOPES.values() if s)
