@@ -30,7 +30,7 @@ from api.sandbox.state import MAX_FAULT_SLEEP, ClientApp, Fault, SandboxState
 from api.sandbox.urls import NETWORKS, REAL_URLS, sandbox_url
 
 TOKEN_KINDS = ("code", "refresh", "exchange")
-FAULT_KINDS = ("status", "timeout", "delay", "invalid_grant", "expired_token")
+FAULT_KINDS = ("status", "timeout", "delay", "invalid_grant", "expired_token", "processing_failed")
 
 
 def _first_values(pairs: list[tuple[str, str]]) -> dict[str, str]:
@@ -85,6 +85,9 @@ async def _apply_fault(ctx: Ctx, fault: Fault, r: Route) -> Response:
                 return meta_error("Error validating access token: Session has expired.", 190, subcode=463)
             return token_error(n, "bad_refresh" if kind == "refresh" else "expired_code")
         return api_auth_error(n, "expired")
+    if fault.kind == "processing_failed":  # handled normally; the media it touches fails processing
+        ctx.fail_processing = True
+        return await r.handler(ctx)
     seconds = min(max(fault.seconds, 0.0), MAX_FAULT_SLEEP)
     if fault.kind == "delay":
         await asyncio.sleep(seconds)

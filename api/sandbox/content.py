@@ -7,8 +7,8 @@ Everything here is driven by the sandbox clock (``SandboxState.clock``), so test
   the post id, the metric name and the elapsed sandbox seconds; never decreasing);
 - comments arrive at a fixed pace (one per ``comment_every_seconds`` per post, up to
   ``comment_max``) from the fixed ``COMMENTERS``; ``sync_comments`` materialises them;
-- media processing (IG/Threads video containers, TikTok, YouTube, X video, Pinterest video)
-  finishes ``processing_seconds`` after it starts.
+- media processing (IG/Threads video containers, TikTok, YouTube, X video, Pinterest video,
+  LinkedIn video) finishes ``processing_seconds`` after it starts.
 
 All mutations are synchronous, like the rest of the sandbox state.
 """
@@ -35,7 +35,7 @@ DEFAULT_SETTINGS: dict[str, dict[str, float]] = {
     "threads": {"rate_limit": 250, "rate_window": 86400, "reply_rate_limit": 1000, "processing_seconds": 30},
     "tiktok": {"rate_limit": 6, "rate_window": 60, "processing_seconds": 30},
     "youtube": {"rate_limit": 100, "rate_window": 86400, "processing_seconds": 60},
-    "linkedin": {"rate_limit": 150, "rate_window": 86400, "processing_seconds": 0},
+    "linkedin": {"rate_limit": 150, "rate_window": 86400, "processing_seconds": 30},
     "pinterest": {"rate_limit": 1000, "rate_window": 86400, "processing_seconds": 30},
 }
 COMMON_SETTINGS: dict[str, float] = {"comment_every_seconds": 600, "comment_max": 20, "duplicate_window_seconds": 86400,
@@ -116,7 +116,8 @@ class Container:
 
 @dataclass
 class Upload:
-    """X media upload, TikTok publish, YouTube resumable session, Pinterest media."""
+    """X media upload, TikTok publish, YouTube resumable session, Pinterest media, LinkedIn image or
+    video (keyed by its urn), Facebook photo."""
 
     id: str
     network: str

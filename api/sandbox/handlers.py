@@ -42,6 +42,9 @@ class Ctx:
     groups: dict[str, str] = field(default_factory=dict)
     kind: str = ""
     json: Any = None  # the parsed body of an application/json request (None otherwise or if not JSON)
+    # Set by the `processing_failed` fault: the media this call creates, uploads, finalizes or polls
+    # fails processing (the handlers that take media read it).
+    fail_processing: bool = False
 
     @property
     def params(self) -> dict[str, str]:

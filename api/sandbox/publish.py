@@ -136,6 +136,9 @@ def peek_upload(ctx: Ctx) -> tuple[str | None, str | None]:
         m = re.search(r"/media-upload/(\d+)", ctx.rel)
         up = _store(ctx).uploads.get(m.group(1)) if m else None
     if up is None:
+        m = re.search(r"/dms-uploads/sp/v2/([A-Za-z0-9_-]+)/uploaded(Image|Video)/", ctx.rel)
+        up = _store(ctx).uploads.get(f"urn:li:{m.group(2).lower()}:{m.group(1)}") if m else None
+    if up is None:
         return None, None
     g = ctx.state.grants.get(up.grant_id)
     return (g.identity, g.client_id) if g else (None, None)
@@ -2115,6 +2118,265 @@ def li_find_post(st: ContentStore, urn: str) -> Post | None:
     return p if p is not None and p.network == "linkedin" and not p.deleted else None
 
 
+# --- LinkedIn media: Images API and Videos API ---------------------------------------------------
+# initializeUpload gives upload URLs that the sandbox serves itself (standing in for
+# www.linkedin.com/dms-uploads); videos are finalized with the ETags of their parts, then
+# PROCESSING for `processing_seconds` (sandbox clock) before AVAILABLE. A post may only use media
+# of its own author that is AVAILABLE.
+
+LI_PART_BYTES = 4 * 1024 * 1024  # every video part but the last (the Videos API's part size)
+LI_VIDEO_MAX_BYTES = 500 * 1024 * 1024
+LI_UPLOAD_URL_TTL = 86400.0
+LI_MEDIA_URN = re.compile(r"^urn:li:(image|video):([A-Za-z0-9_-]+)$")
+LI_UPLOAD_PATH = r"/dms-uploads/sp/v2/(?P<key>[A-Za-z0-9_-]+)/(?P<what>uploadedImage|uploadedVideo)/(?P<part>\d+)"
+
+
+def li_media(st: ContentStore, urn: str, kind: str | None = None) -> Upload | None:
+    up = st.uploads.get(urn)
+    if up is None or up.network != "linkedin" or (kind is not None and up.meta.get("kind") != kind):
+        return None
+    return up
+
+
+def li_media_status(ctx: Ctx, up: Upload) -> str:
+    if up.meta.get("failed"):
+        return "PROCESSING_FAILED"
+    if up.finished_at is None:
+        return "WAITING_UPLOAD"
+    if up.meta["kind"] == "video" and _now(ctx) < up.finished_at + _store(ctx).setting("linkedin", "processing_seconds"):
+        return "PROCESSING"
+    return "AVAILABLE"
+
+
+def li_upload_url(ctx: Ctx, up: Upload, part: int) -> str:
+    what = "uploadedImage" if up.meta["kind"] == "image" else "uploadedVideo"
+    key = up.id.rsplit(":", 1)[1]
+    return (f"{_base(ctx)}/linkedin/dms-uploads/sp/v2/{key}/{what}/{part}"
+            f"?ca=vector_feedshare&cn=uploads&ut={up.meta['signature']}")
+
+
+def li_init_request(ctx: Ctx, grant: Grant, resource: str) -> tuple[dict[str, Any], str, Response | None]:
+    body = ctx.json if isinstance(ctx.json, dict) else None
+    req = body.get("initializeUploadRequest") if body else None
+    if not isinstance(req, dict):
+        return {}, "", linkedin_error(422, "ERROR :: /initializeUploadRequest :: field is required but not found and "
+                                           "has no default value", code="UNPROCESSABLE_ENTITY")
+    owner = req.get("owner")
+    if not isinstance(owner, str) or not re.match(r"^urn:li:(person|organization):", owner):
+        return {}, "", linkedin_error(422, "ERROR :: /initializeUploadRequest/owner :: invalid urn",
+                                      code="UNPROCESSABLE_ENTITY")
+    if not li_can_act(grant, owner):
+        return {}, "", linkedin_error(403, f"Not enough permissions to access: {resource}.ACTION.{LI_MIN_VERSION}",
+                                      service_code=100, code="ACCESS_DENIED")
+    return req, owner, None
+
+
+def li_new_media(ctx: Ctx, grant: Grant, kind: str, owner: str, total: int = 0) -> Upload:
+    st, now = _store(ctx), _now(ctx)
+    raw = hashlib.sha256(st.new_digits(19, "li-media", kind, grant.id).encode()).digest()[:9]
+    urn = f"urn:li:{kind}:{'D4E10AQ' if kind == 'image' else 'D5610AQ'}{base64.urlsafe_b64encode(raw).decode()}"
+    up = Upload(id=urn, network="linkedin", grant_id=grant.id, created_at=now, total=total,
+                meta={"kind": kind, "owner": owner, "expires_at": now + LI_UPLOAD_URL_TTL, "etags": {},
+                      "signature": hashlib.sha256(f"li-upload/{urn}/{grant.id}".encode()).hexdigest()[:32]})
+    if ctx.fail_processing:
+        up.meta["failed"] = True
+    st.uploads[urn] = up
+    return up
+
+
+@route("linkedin", "POST", r"/rest/images", "upload")
+async def li_images_action(ctx: Ctx) -> Response:
+    grant, err = li_auth(ctx)
+    if err:
+        return err
+    assert grant
+    if ctx.query.get("action") != "initializeUpload":
+        return linkedin_error(400, "Unsupported action: the Images API takes action=initializeUpload",
+                              code="ILLEGAL_ARGUMENT")
+    _, owner, err = li_init_request(ctx, grant, "images")
+    if err:
+        return err
+    up = li_new_media(ctx, grant, "image", owner)
+    return json_response({"value": {"uploadUrlExpiresAt": int(up.meta["expires_at"] * 1000),
+                                    "uploadUrl": li_upload_url(ctx, up, 0), "image": up.id}})
+
+
+@route("linkedin", "POST", r"/rest/videos", "upload")
+async def li_videos_action(ctx: Ctx) -> Response:
+    grant, err = li_auth(ctx)
+    if err:
+        return err
+    assert grant
+    action = ctx.query.get("action")
+    if action == "initializeUpload":
+        return li_video_init(ctx, grant)
+    if action == "finalizeUpload":
+        return li_video_finalize(ctx, grant)
+    return linkedin_error(400, "Unsupported action: the Videos API takes action=initializeUpload or "
+                               "action=finalizeUpload", code="ILLEGAL_ARGUMENT")
+
+
+def li_video_init(ctx: Ctx, grant: Grant) -> Response:
+    req, owner, err = li_init_request(ctx, grant, "videos")
+    if err:
+        return err
+    size = req.get("fileSizeBytes")
+    if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+        return linkedin_error(422, "ERROR :: /initializeUploadRequest/fileSizeBytes :: must be a positive number of "
+                                   "bytes", code="UNPROCESSABLE_ENTITY")
+    if size > LI_VIDEO_MAX_BYTES:
+        return linkedin_error(400, f"The video is larger than {LI_VIDEO_MAX_BYTES} bytes", code="ILLEGAL_ARGUMENT")
+    if req.get("uploadCaptions") or req.get("uploadThumbnail"):
+        return linkedin_error(400, "The sandbox takes no captions or thumbnail uploads: send uploadCaptions and "
+                                   "uploadThumbnail false", code="ILLEGAL_ARGUMENT")
+    up = li_new_media(ctx, grant, "video", owner, total=size)
+    parts = [(first, min(size, first + LI_PART_BYTES) - 1) for first in range(0, size, LI_PART_BYTES)]
+    up.meta["parts"] = parts
+    # As on LinkedIn, a single-part upload has an empty token; a multi-part one a token to repeat at finalize.
+    up.meta["upload_token"] = "" if len(parts) == 1 else hashlib.sha256(f"li-token/{up.id}".encode()).hexdigest()
+    return json_response({"value": {
+        "uploadUrlsExpireAt": int(up.meta["expires_at"] * 1000), "video": up.id,
+        "uploadInstructions": [{"uploadUrl": li_upload_url(ctx, up, i), "firstByte": first, "lastByte": last}
+                               for i, (first, last) in enumerate(parts)],
+        "uploadToken": up.meta["upload_token"]}})
+
+
+def li_video_finalize(ctx: Ctx, grant: Grant) -> Response:
+    body = ctx.json if isinstance(ctx.json, dict) else {}
+    req = body.get("finalizeUploadRequest")
+    if not isinstance(req, dict) or not isinstance(req.get("video"), str):
+        return linkedin_error(422, "ERROR :: /finalizeUploadRequest/video :: field is required but not found and has "
+                                   "no default value", code="UNPROCESSABLE_ENTITY")
+    up = li_media(_store(ctx), req["video"], "video")
+    if up is None:
+        return linkedin_error(404, f"Not Found: {req['video']}", code="NOT_FOUND")
+    if not li_can_act(grant, up.meta["owner"]):
+        return linkedin_error(403, f"Not enough permissions to access: videos.ACTION.{LI_MIN_VERSION}",
+                              service_code=100, code="ACCESS_DENIED")
+    if (req.get("uploadToken") or "") != up.meta["upload_token"]:
+        return linkedin_error(400, "The uploadToken does not match this video's upload", code="ILLEGAL_ARGUMENT")
+    etags = up.meta["etags"]
+    missing = [i for i in range(len(up.meta["parts"])) if i not in etags]
+    if missing:
+        return linkedin_error(400, f"Part {missing[0]} of {len(up.meta['parts'])} has not been uploaded",
+                              code="ILLEGAL_ARGUMENT")
+    if req.get("uploadedPartIds") != [etags[i] for i in range(len(up.meta["parts"]))]:
+        return linkedin_error(400, "uploadedPartIds must list the ETag of every uploaded part, in order",
+                              code="ILLEGAL_ARGUMENT")
+    if up.finished_at is None:
+        up.finished_at = _now(ctx)
+    if ctx.fail_processing:
+        up.meta["failed"] = True
+    return Response(content=b"", status_code=200)
+
+
+@route("linkedin", "PUT", LI_UPLOAD_PATH, "upload")
+async def li_upload_part(ctx: Ctx) -> Response:
+    """Stands in for www.linkedin.com/dms-uploads: the signed upload URLs of initializeUpload."""
+    kind = "image" if ctx.groups["what"] == "uploadedImage" else "video"
+    st, now = _store(ctx), _now(ctx)
+    up = li_media(st, f"urn:li:{kind}:{ctx.groups['key']}", kind)
+    if up is None or ctx.query.get("ut") != up.meta["signature"]:
+        return linkedin_error(404, "No upload at this URL", code="NOT_FOUND")
+    if now > up.meta["expires_at"]:
+        return linkedin_error(403, "The upload URL has expired: initialize the upload again", code="ACCESS_DENIED")
+    part = int(ctx.groups["part"])
+    data = await ctx.request.body()
+    if kind == "image":
+        if part != 0:
+            return linkedin_error(404, "No upload at this URL", code="NOT_FOUND")
+        if not data:
+            return linkedin_error(400, "The image is empty", code="ILLEGAL_ARGUMENT")
+        up.total, up.received = len(data), {0: len(data)}
+        if up.finished_at is None:
+            up.finished_at = now
+        if ctx.fail_processing:
+            up.meta["failed"] = True
+        return Response(content=b"", status_code=201)
+    if up.finished_at is not None:
+        return linkedin_error(400, "The upload of this video is already finalized", code="ILLEGAL_ARGUMENT")
+    if part >= len(up.meta["parts"]):
+        return linkedin_error(404, "No upload at this URL", code="NOT_FOUND")
+    first, last = up.meta["parts"][part]
+    if len(data) != last - first + 1:
+        return linkedin_error(400, f"Part {part} must be bytes {first}-{last} of the video ({last - first + 1} bytes), "
+                                   f"not {len(data)} bytes", code="ILLEGAL_ARGUMENT")
+    etag = "/ambry-video/signedId/" + hashlib.sha256(up.id.encode() + bytes([part % 256]) + data).hexdigest()[:40]
+    up.meta["etags"][part] = etag
+    up.received[part] = len(data)
+    if ctx.fail_processing:
+        up.meta["failed"] = True
+    return Response(content=b"", status_code=200, headers={"ETag": etag})
+
+
+@route("linkedin", "GET", r"/rest/(?P<what>images|videos)/(?P<urn>[^/]+)", "status")
+async def li_media_get(ctx: Ctx) -> Response:
+    grant, err = li_auth(ctx)
+    if err:
+        return err
+    assert grant
+    urn = li_urn(ctx.groups["urn"])
+    up = li_media(_store(ctx), urn, ctx.groups["what"][:-1])
+    if up is None:
+        return linkedin_error(404, f"Not Found: {urn}", code="NOT_FOUND")
+    if not li_can_act(grant, up.meta["owner"], write=False):
+        return linkedin_error(403, f"Not enough permissions to access: {ctx.groups['what']}.GET.{LI_MIN_VERSION}",
+                              service_code=100, code="ACCESS_DENIED")
+    status = li_media_status(ctx, up)
+    if ctx.fail_processing and status in ("WAITING_UPLOAD", "PROCESSING"):
+        up.meta["failed"] = True
+        status = "PROCESSING_FAILED"
+    out: dict[str, Any] = {"owner": up.meta["owner"], "id": up.id, "status": status}
+    if status == "AVAILABLE":
+        out["downloadUrl"] = f"{ids.MEDIA_HOST}/linkedin/media/{up.id.rsplit(':', 1)[1]}"
+        out["downloadUrlExpiresAt"] = int((_now(ctx) + 3600) * 1000)
+        if up.meta["kind"] == "video":
+            out.update(aspectRatioWidth=16.0, aspectRatioHeight=9.0)
+    return json_response(out)
+
+
+def li_content_error(ctx: Ctx, author: str, content: Any) -> Response | None:
+    """A post's media must exist, belong to the author and be AVAILABLE (LinkedIn checks all three)."""
+    if content is None:
+        return None
+
+    def bad(path: str, problem: str) -> Response:
+        return linkedin_error(422, f"ERROR :: {path} :: {problem}", code="UNPROCESSABLE_ENTITY")
+
+    if not isinstance(content, dict):
+        return bad("/content", "expected a record")
+    media, multi = content.get("media"), content.get("multiImage")
+    if media is not None and multi is not None:
+        return bad("/content", "a post has one of media or multiImage, not both")
+    refs: list[tuple[str, Any, str | None]] = []
+    if media is not None:
+        if not isinstance(media, dict) or not isinstance(media.get("id"), str):
+            return bad("/content/media/id", "field is required but not found and has no default value")
+        refs.append(("/content/media/id", media["id"], None))
+    if multi is not None:
+        images = multi.get("images") if isinstance(multi, dict) else None
+        if not isinstance(images, list) or not 2 <= len(images) <= 20:
+            return bad("/content/multiImage/images", "a multiImage post takes 2 to 20 images")
+        for i, image in enumerate(images):
+            path = f"/content/multiImage/images/{i}/id"
+            if not isinstance(image, dict) or not isinstance(image.get("id"), str):
+                return bad(path, "field is required but not found and has no default value")
+            refs.append((path, image["id"], "image"))
+    for path, urn, kind in refs:
+        m = LI_MEDIA_URN.match(urn)
+        if m is None or (kind is not None and m.group(1) != kind):
+            return bad(path, f"{urn} is not {'an image' if kind == 'image' else 'an image or video'} urn")
+        up = li_media(_store(ctx), urn, m.group(1))
+        if up is None:
+            return bad(path, f"{urn} does not exist")
+        if up.meta["owner"] != author:
+            return bad(path, f"{urn} does not belong to the author {author}")
+        status = li_media_status(ctx, up)
+        if status != "AVAILABLE":
+            return bad(path, f"{urn} is not AVAILABLE (its status is {status})")
+    return None
+
+
 @route("linkedin", "POST", r"/rest/posts", "publish")
 async def li_create_post(ctx: Ctx) -> Response:
     grant, err = li_auth(ctx)
@@ -2141,6 +2403,8 @@ async def li_create_post(ctx: Ctx) -> Response:
     commentary = body.get("commentary") or ""
     if len(commentary) > 3000:
         return linkedin_error(422, "ERROR :: /commentary :: length exceeds 3000 characters", code="UNPROCESSABLE_ENTITY")
+    if (e := li_content_error(ctx, author, body.get("content"))) is not None:
+        return e
     st, now = _store(ctx), _now(ctx)
     member = li_member_urn(grant.identity)
     allowed, _, _, _ = st.check_rate("linkedin", member, now)

@@ -115,7 +115,7 @@ class Fault:
     id: int
     network: str
     match: str
-    kind: str  # status | timeout | delay | invalid_grant | expired_token
+    kind: str  # status | timeout | delay | invalid_grant | expired_token | processing_failed
     identity: str | None = None
     status: int | None = None
     body: Any = None

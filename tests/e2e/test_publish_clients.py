@@ -278,3 +278,77 @@ async def test_x_post_with_images_uploads_them_first(sandbox_url, image_url, med
     await _sandbox(sandbox_url, "POST", "/_sandbox/clock", json={"advance_seconds": 120})
     done = await client.publish_status(account, pending.pending_ref)
     assert done.state == "published" and done.external_id
+
+
+def _li_headers(account) -> dict[str, str]:
+    from domain.networks.adapters.linkedin import HEADERS
+
+    return {"Authorization": f"Bearer {account.access_token}", **HEADERS}
+
+
+async def _linkedin_post(sandbox_url: str, account, urn: str) -> dict:
+    return await _sandbox(sandbox_url, "GET", f"/linkedin/rest/posts/{urn}", headers=_li_headers(account))
+
+
+async def test_linkedin_image_posts_go_through_the_images_api(sandbox_url, image_url, media_url):
+    account = await _account(sandbox_url, Network.LINKEDIN, "publiimg", kind="member")
+    client = LinkedInClient(sandbox_url, timeout=2)
+    one = await client.publish(account, PublishRequest(text="Un roscón", media_urls=(image_url,),
+                                                       options={"alt_text": "Roscón con nata"}))
+    assert one.state == "published" and one.external_id.startswith("urn:li:")
+    content = (await _linkedin_post(sandbox_url, account, one.external_id))["content"]
+    assert content["media"]["id"].startswith("urn:li:image:") and content["media"]["altText"] == "Roscón con nata"
+    many = await client.publish(account, PublishRequest(text="Tres roscones", media_urls=(image_url,) * 3,
+                                                        options={"alt_text": ["uno", "dos", "tres"]}))
+    images = (await _linkedin_post(sandbox_url, account, many.external_id))["content"]["multiImage"]["images"]
+    assert [i["altText"] for i in images] == ["uno", "dos", "tres"] and len({i["id"] for i in images}) == 3
+    assert (await client.lookup(account, many.external_id)).text == "Tres roscones"
+    calls = await _sandbox(sandbox_url, "GET", "/_sandbox/calls", params={"network": "linkedin", "identity": "publiimg",
+                                                                        "kind": "upload"})
+    assert [c["method"] for c in calls["calls"]] == ["POST", "PUT"] * 4
+    before = (await _sandbox(sandbox_url, "GET", "/_sandbox/calls", params={"network": "linkedin"}))["count"]
+    with pytest.raises(Rejected):  # 21 images: refused before anything is sent
+        await client.publish(account, PublishRequest(text="x", media_urls=(image_url,) * 21))
+    with pytest.raises(Rejected):  # images and a video do not mix
+        await client.publish(account, PublishRequest(text="x", media_urls=(image_url, media_url)))
+    with pytest.raises(Rejected):  # one video per post
+        await client.publish(account, PublishRequest(text="x", media_urls=(media_url, media_url)))
+    assert (await _sandbox(sandbox_url, "GET", "/_sandbox/calls", params={"network": "linkedin"}))["count"] == before
+
+
+async def test_linkedin_video_is_processed_then_posted(sandbox_url, media_url):
+    account = await _account(sandbox_url, Network.LINKEDIN, "publivid", kind="organization")
+    client = LinkedInClient(sandbox_url, timeout=2)
+    pending = await client.publish(account, PublishRequest(text="Amasando el roscón", media_urls=(media_url,),
+                                                           options={"title": "Amasando"}))
+    assert pending.state == "processing" and pending.pending_ref and pending.external_id is None
+    assert (await client.publish_status(account, pending.pending_ref)).state == "processing"
+    await _sandbox(sandbox_url, "POST", "/_sandbox/clock", json={"advance_seconds": 60})
+    done = await client.publish_status(account, pending.pending_ref)
+    assert done.state == "published" and done.external_id.startswith("urn:li:")
+    post = await _linkedin_post(sandbox_url, account, done.external_id)
+    assert post["content"]["media"]["id"].startswith("urn:li:video:") and post["content"]["media"]["title"] == "Amasando"
+    assert post["author"] == account.external_id and post["commentary"] == "Amasando el roscón"
+    paths = [c["path"] for c in (await _sandbox(sandbox_url, "GET", "/_sandbox/calls",
+                                                params={"network": "linkedin", "identity": "publivid"}))["calls"]]
+    assert sum("/dms-uploads/" in p for p in paths) == 1 and sum(p.endswith("/rest/videos") for p in paths) == 2
+
+
+async def test_linkedin_video_processing_failure_is_rejected(sandbox_url, media_url):
+    account = await _account(sandbox_url, Network.LINKEDIN, "publifail", kind="member")
+    client = LinkedInClient(sandbox_url, timeout=2)
+    # The upload itself is accepted; LinkedIn then fails to process the video.
+    await _sandbox(sandbox_url, "POST", "/_sandbox/faults", json={
+        "network": "linkedin", "match": "upload", "kind": "processing_failed", "identity": "publifail"})
+    with pytest.raises(Rejected) as failed:
+        await client.publish(account, PublishRequest(text="x", media_urls=(media_url,)))
+    assert failed.value.code == "PROCESSING_FAILED"
+    pending = await client.publish(account, PublishRequest(text="y", media_urls=(media_url,)))
+    assert pending.state == "processing"
+    await _sandbox(sandbox_url, "POST", "/_sandbox/faults", json={
+        "network": "linkedin", "match": "status", "kind": "processing_failed", "identity": "publifail"})
+    with pytest.raises(Rejected):
+        await client.publish_status(account, pending.pending_ref)
+    posts = await _sandbox(sandbox_url, "GET", "/linkedin/rest/posts", params={"q": "author", "author": account.external_id},
+                           headers=_li_headers(account))
+    assert posts["elements"] == []

@@ -694,3 +694,165 @@ async def publish_with_timeout(c: httpx.AsyncClient, n: str, a: Acct) -> None:
         await publish(c, n, a)
     finally:
         c.timeout = original
+
+
+# --- LinkedIn media: Images API, Videos API, and the checks POST /rest/posts makes ---------------
+
+def li_post(author: str, text: str, content: dict[str, Any]) -> dict[str, Any]:
+    return {"author": author, "commentary": text, "visibility": "PUBLIC", "lifecycleState": "PUBLISHED",
+            "distribution": {"feedDistribution": "MAIN_FEED"}, "content": content}
+
+
+async def li_image(c: httpx.AsyncClient, a: Acct, owner: str, upload: bool = True) -> str:
+    h = {**a.h, **LI_HEADERS}
+    r = await c.post("/linkedin/rest/images", params={"action": "initializeUpload"}, headers=h,
+                     json={"initializeUploadRequest": {"owner": owner}})
+    assert r.status_code == 200, r.text
+    value = r.json()["value"]
+    assert set(value) == {"uploadUrlExpiresAt", "uploadUrl", "image"} and value["image"].startswith("urn:li:image:")
+    assert value["uploadUrl"].startswith(str(c.base_url).rstrip("/") + "/linkedin/dms-uploads/")
+    if upload:
+        put = await c.put(value["uploadUrl"], content=b"\x89PNG" + b"\x00" * 60, headers=a.h)
+        assert put.status_code == 201 and put.content == b""
+    return value["image"]
+
+
+async def test_linkedin_images_are_uploaded_then_posted(live: httpx.AsyncClient) -> None:
+    c = live
+    a = await account(c, "linkedin")
+    h = {**a.h, **LI_HEADERS}
+    waiting = await li_image(c, a, a["person"], upload=False)
+    st = await c.get(f"/linkedin/rest/images/{waiting.replace(':', '%3A')}", headers=h)
+    assert st.json() == {"owner": a["person"], "id": waiting, "status": "WAITING_UPLOAD"}
+    early = await c.post("/linkedin/rest/posts", headers=h, json=li_post(a["person"], "early", {"media": {"id": waiting}}))
+    assert early.status_code == 422 and "WAITING_UPLOAD" in early.json()["message"]
+    one = await li_image(c, a, a["person"])
+    got = (await c.get(f"/linkedin/rest/images/{one}", headers=h)).json()
+    assert got["status"] == "AVAILABLE" and got["downloadUrl"] and isinstance(got["downloadUrlExpiresAt"], int)
+    r = await c.post("/linkedin/rest/posts", headers=h,
+                     json=li_post(a["person"], "one image", {"media": {"id": one, "altText": "a roscón"}}))
+    assert r.status_code == 201 and r.headers["x-restli-id"].startswith("urn:li:ugcPost:")
+    post = (await c.get(f"/linkedin/rest/posts/{r.headers['x-restli-id'].replace(':', '%3A')}", headers=h)).json()
+    assert post["content"] == {"media": {"id": one, "altText": "a roscón"}}
+    images = [{"id": await li_image(c, a, a["person"]), "altText": f"photo {i}"} for i in range(3)]
+    r = await c.post("/linkedin/rest/posts", headers=h, json=li_post(a["person"], "three", {"multiImage": {"images": images}}))
+    assert r.status_code == 201
+    post = (await c.get(f"/linkedin/rest/posts/{r.headers['x-restli-id']}", headers=h)).json()
+    assert post["content"]["multiImage"]["images"] == images
+    lone = await c.post("/linkedin/rest/posts", headers=h,
+                        json=li_post(a["person"], "lone", {"multiImage": {"images": images[:1]}}))
+    assert lone.status_code == 422 and lone.json()["code"] == "UNPROCESSABLE_ENTITY"
+    bad = await c.put(f"/linkedin/dms-uploads/sp/v2/{one.rsplit(':', 1)[1]}/uploadedImage/0", params={"ut": "nope"},
+                      content=b"x")
+    assert bad.status_code == 404
+
+
+async def test_linkedin_posts_refuse_unknown_and_foreign_media(live: httpx.AsyncClient) -> None:
+    c = live
+    a = await account(c, "linkedin")
+    h = {**a.h, **LI_HEADERS}
+    unknown = await c.post("/linkedin/rest/posts", headers=h,
+                           json=li_post(a["person"], "x", {"media": {"id": "urn:li:image:D4E10AQnothere"}}))
+    assert unknown.status_code == 422 and "does not exist" in unknown.json()["message"]
+    assert unknown.json()["status"] == 422 and set(unknown.json()) == {"status", "code", "message"}
+    org_image = await li_image(c, a, a["org"])  # alice's organisation owns it, not alice
+    other_owner = await c.post("/linkedin/rest/posts", headers=h, json=li_post(a["person"], "x", {"media": {"id": org_image}}))
+    assert other_owner.status_code == 422 and "does not belong" in other_owner.json()["message"]
+    assert (await c.post("/linkedin/rest/posts", headers=h,
+                         json=li_post(a["org"], "the org's own", {"media": {"id": org_image}}))).status_code == 201
+    b = await account(c, "linkedin", identity="bob")
+    bobs = await li_image(c, b, b["person"])
+    foreign = await c.post("/linkedin/rest/posts", headers=h, json=li_post(a["person"], "x", {"media": {"id": bobs}}))
+    assert foreign.status_code == 422 and "does not belong" in foreign.json()["message"]
+    assert (await c.get(f"/linkedin/rest/images/{bobs}", headers=h)).status_code == 403
+    denied = await c.post("/linkedin/rest/images", params={"action": "initializeUpload"}, headers=h,
+                          json={"initializeUploadRequest": {"owner": b["person"]}})
+    assert denied.status_code == 403 and denied.json()["code"] == "ACCESS_DENIED"
+    mixed = await c.post("/linkedin/rest/posts", headers=h, json=li_post(a["person"], "x", {"multiImage": {"images": [
+        {"id": await li_image(c, a, a["person"])}, {"id": "urn:li:video:D5610AQnotanimage"}]}}))
+    assert mixed.status_code == 422 and "not an image urn" in mixed.json()["message"]
+
+
+async def test_linkedin_video_parts_finalize_processing_then_post(live: httpx.AsyncClient) -> None:
+    from api.sandbox.publish import LI_PART_BYTES
+
+    c = live
+    a = await account(c, "linkedin")
+    h = {**a.h, **LI_HEADERS}
+    size = LI_PART_BYTES + 10
+    video_bytes = bytes(range(256)) * (size // 256) + b"\x07" * (size % 256)
+    r = await c.post("/linkedin/rest/videos", params={"action": "initializeUpload"}, headers=h, json={
+        "initializeUploadRequest": {"owner": a["person"], "fileSizeBytes": size, "uploadCaptions": False,
+                                    "uploadThumbnail": False}})
+    assert r.status_code == 200, r.text
+    value = r.json()["value"]
+    assert set(value) == {"uploadUrlsExpireAt", "video", "uploadInstructions", "uploadToken"} and value["uploadToken"]
+    video, parts = value["video"], value["uploadInstructions"]
+    assert video.startswith("urn:li:video:")
+    assert [(p["firstByte"], p["lastByte"]) for p in parts] == [(0, LI_PART_BYTES - 1), (LI_PART_BYTES, size - 1)]
+    status = await c.get(f"/linkedin/rest/videos/{video}", headers=h)
+    assert status.json()["status"] == "WAITING_UPLOAD"
+
+    def finalize(part_ids: list[str], token: str = value["uploadToken"]) -> Any:
+        return c.post("/linkedin/rest/videos", params={"action": "finalizeUpload"}, headers=h, json={
+            "finalizeUploadRequest": {"video": video, "uploadToken": token, "uploadedPartIds": part_ids}})
+
+    assert (await finalize([])).status_code == 400  # no part is in yet
+    short = await c.put(parts[0]["uploadUrl"], content=video_bytes[:10])
+    assert short.status_code == 400 and short.json()["status"] == 400
+    etags = []
+    for p in parts:
+        put = await c.put(p["uploadUrl"], content=video_bytes[p["firstByte"]:p["lastByte"] + 1],
+                          headers={"Content-Type": "application/octet-stream"})
+        assert put.status_code == 200 and put.headers["etag"]
+        etags.append(put.headers["etag"])
+    assert (await finalize(etags[::-1])).status_code == 400
+    assert (await finalize(etags, token="wrong")).status_code == 400
+    done = await finalize(etags)
+    assert done.status_code == 200 and done.content == b""
+    assert (await c.get(f"/linkedin/rest/videos/{video}", headers=h)).json()["status"] == "PROCESSING"
+    content = {"media": {"id": video, "title": "Amasando"}}
+    early = await c.post("/linkedin/rest/posts", headers=h, json=li_post(a["person"], "vid", content))
+    assert early.status_code == 422 and "PROCESSING" in early.json()["message"]
+    await clock(c, 31)
+    ready = (await c.get(f"/linkedin/rest/videos/{video}", headers=h)).json()
+    assert ready["status"] == "AVAILABLE" and ready["owner"] == a["person"] and ready["id"] == video
+    r = await c.post("/linkedin/rest/posts", headers=h, json=li_post(a["person"], "vid", content))
+    assert r.status_code == 201
+    post = (await c.get(f"/linkedin/rest/posts/{r.headers['x-restli-id']}", headers=h)).json()
+    assert post["content"] == content and post["commentary"] == "vid"
+    calls = (await c.get("/_sandbox/calls", params={"network": "linkedin", "kind": "upload"})).json()
+    assert calls["count"] == 1 + 1 + 2 + 3 + 1 and all(x["identity"] == "alice" for x in calls["calls"])
+
+
+async def test_linkedin_video_processing_failure_fault(live: httpx.AsyncClient) -> None:
+    c = live
+    a = await account(c, "linkedin")
+    h = {**a.h, **LI_HEADERS}
+
+    async def upload() -> str:
+        r = await c.post("/linkedin/rest/videos", params={"action": "initializeUpload"}, headers=h, json={
+            "initializeUploadRequest": {"owner": a["person"], "fileSizeBytes": 100, "uploadCaptions": False,
+                                        "uploadThumbnail": False}})
+        value = r.json()["value"]
+        assert value["uploadToken"] == "" and len(value["uploadInstructions"]) == 1
+        put = await c.put(value["uploadInstructions"][0]["uploadUrl"], content=b"v" * 100)
+        fin = await c.post("/linkedin/rest/videos", params={"action": "finalizeUpload"}, headers=h, json={
+            "finalizeUploadRequest": {"video": value["video"], "uploadToken": "",
+                                      "uploadedPartIds": [put.headers["etag"]]}})
+        assert fin.status_code == 200
+        return value["video"]
+
+    r = await c.post("/_sandbox/faults", json={"network": "linkedin", "match": "status", "kind": "processing_failed"})
+    assert r.status_code == 201
+    video = await upload()
+    assert (await c.get(f"/linkedin/rest/videos/{video}", headers=h)).json()["status"] == "PROCESSING_FAILED"
+    await clock(c, 120)
+    assert (await c.get(f"/linkedin/rest/videos/{video}", headers=h)).json()["status"] == "PROCESSING_FAILED"
+    refused = await c.post("/linkedin/rest/posts", headers=h, json=li_post(a["person"], "x", {"media": {"id": video}}))
+    assert refused.status_code == 422 and "PROCESSING_FAILED" in refused.json()["message"]
+    fine = await upload()  # the fault was spent on one call
+    await clock(c, 31)
+    assert (await c.get(f"/linkedin/rest/videos/{fine}", headers=h)).json()["status"] == "AVAILABLE"
+    log = (await c.get("/_sandbox/calls", params={"network": "linkedin", "kind": "status"})).json()["calls"]
+    assert log[0]["outcome"] == "fault:processing_failed" and log[0]["status"] == 200
