@@ -8,7 +8,7 @@ Everything here is driven by the sandbox clock (``SandboxState.clock``), so test
 - comments arrive at a fixed pace (one per ``comment_every_seconds`` per post, up to
   ``comment_max``) from the fixed ``COMMENTERS``; ``sync_comments`` materialises them;
 - media processing (IG/Threads video containers, TikTok, YouTube, X video, Pinterest video,
-  LinkedIn video) finishes ``processing_seconds`` after it starts.
+  LinkedIn video, Facebook page video) finishes ``processing_seconds`` after it starts.
 
 All mutations are synchronous, like the rest of the sandbox state.
 """
@@ -117,7 +117,7 @@ class Container:
 @dataclass
 class Upload:
     """X media upload, TikTok publish, YouTube resumable session, Pinterest media, LinkedIn image or
-    video (keyed by its urn), Facebook photo."""
+    video (keyed by its urn), Facebook photo or video."""
 
     id: str
     network: str

@@ -70,9 +70,16 @@ class Route:
 ROUTES: list[Route] = []
 
 
-def route(network: str, methods: str, pattern: str, kind: str | Callable[[Ctx], str]) -> Callable[[Handler], Handler]:
+def route(network: str, methods: str, pattern: str, kind: str | Callable[[Ctx], str], *,
+          first: bool = False) -> Callable[[Handler], Handler]:
+    """Register a provider endpoint. `first` puts it ahead of the routes already registered, for a
+    path that overlaps a more general one (a Facebook video id is a `/{node}` too)."""
     def deco(fn: Handler) -> Handler:
-        ROUTES.append(Route(network, tuple(methods.split(",")), re.compile(f"^{pattern}$"), kind, fn))
+        r = Route(network, tuple(methods.split(",")), re.compile(f"^{pattern}$"), kind, fn)
+        if first:
+            ROUTES.insert(0, r)
+        else:
+            ROUTES.append(r)
         return fn
 
     return deco

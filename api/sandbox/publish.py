@@ -29,7 +29,7 @@ from api.sandbox.dialects import (
     api_forbidden, google_api_error, json_response, linkedin_error, log_id, meta_error, pinterest_error,
     tiktok_api_error, x_problem,
 )
-from api.sandbox.handlers import GV, Ctx, authed, linkedin_version_error, route
+from api.sandbox.handlers import GV, Ctx, authed, facebook_node, linkedin_version_error, route
 from api.sandbox.state import Grant, Token
 
 # --- small helpers --------------------------------------------------------------------------
@@ -660,24 +660,47 @@ async def fb_feed(ctx: Ctx) -> Response:
     assert grant
     p = meta_params(ctx)
     message, link = p.get("message") or "", p.get("link") or ""
-    attached = []
-    for k, v in p.items():
-        if k.startswith("attached_media"):
-            ref = json_or_none(v)
-            fbid = ref.get("media_fbid") if isinstance(ref, dict) else None
-            photo = _store(ctx).uploads.get(str(fbid))
-            if photo is None or photo.network != "facebook" or photo.meta.get("page") != page_id:
-                return meta_error(f"(#100) Invalid media_fbid {fbid}", 100)
-            attached.append(photo.meta["url"])
-    if not message and not link and not attached:
+    photos = fb_attached_photos(ctx, page_id, p)
+    if isinstance(photos, Response):
+        return photos
+    if not message and not link and not photos:
         return meta_error("(#100) Missing message or attachment", 100)
     if len(message) > 63206:
         return meta_error("(#100) Message is too long", 100)
-    post = fb_new_post(ctx, grant, page_id, message, p, link=link or None, photos=attached,
-                       status_type="added_photos" if attached else "shared_story" if link else "mobile_status_update")
+    post = fb_new_post(ctx, grant, page_id, message, p, link=link or None, photos=[ph.meta["url"] for ph in photos],
+                       photo_ids=[ph.id for ph in photos],
+                       status_type="added_photos" if photos else "shared_story" if link else "mobile_status_update")
     if isinstance(post, Response):
         return post
+    for photo in photos:
+        photo.meta["post"] = post.id
     return json_response({"id": post.id})
+
+
+def fb_attached_photos(ctx: Ctx, page_id: str, p: dict[str, str]) -> list[Upload] | Response:
+    """`attached_media[i]={"media_fbid": ...}` (or one `attached_media` JSON list), in index order: photos of
+    this page uploaded with `published=false` and not attached to a post yet."""
+    refs: list[tuple[int, Any]] = []
+    for k, v in p.items():
+        if k == "attached_media" and isinstance(json_or_none(v), list):
+            refs += list(enumerate(json_or_none(v)))
+        elif k.startswith("attached_media"):
+            m = re.fullmatch(r"attached_media\[(\d+)\]", k)
+            if m is None:
+                return meta_error(f"(#100) Unknown parameter {k}: use attached_media[0], attached_media[1], ...", 100)
+            refs.append((int(m.group(1)), json_or_none(v)))
+    photos: list[Upload] = []
+    for i, ref in sorted(refs, key=lambda r: r[0]):
+        fbid = str(ref.get("media_fbid")) if isinstance(ref, dict) else None
+        photo = _store(ctx).uploads.get(fbid or "")
+        if photo is None or photo.network != "facebook" or photo.meta.get("kind", "photo") != "photo" \
+                or photo.meta.get("page") != page_id:
+            return meta_error(f"(#100) param attached_media[{i}] has an invalid media_fbid {fbid}", 100)
+        if photo.meta.get("post") or photo in photos:
+            return meta_error(f"(#100) attached_media[{i}]: photo {fbid} is already published or attached; upload "
+                              "it with published=false for each post", 100)
+        photos.append(photo)
+    return photos
 
 
 @route("facebook", "POST", GV + r"/(?P<page>\d+)/photos", "publish")
@@ -703,7 +726,116 @@ async def fb_photos(ctx: Ctx) -> Response:
     post = fb_new_post(ctx, grant, page_id, caption, p, photos=[url], status_type="added_photos", photo_id=photo_id)
     if isinstance(post, Response):
         return post
+    st.uploads[photo_id].meta["post"] = post.id
     return json_response({"id": photo_id, "post_id": post.id})
+
+
+# Facebook page videos: POST /{page}/videos with a file_url (Graph pulls the file; the sandbox only checks
+# that it is an http(s) URL). The video is processed for `processing_seconds`; its page post appears then.
+
+def fb_video_state(ctx: Ctx, up: Upload) -> str:
+    if up.meta.get("failed"):
+        return "error"
+    return "processing" if _now(ctx) < up.meta["ready_at"] else "ready"
+
+
+def fb_video_failed(st: ContentStore, up: Upload) -> None:
+    """A video that failed processing never becomes a post."""
+    up.meta["failed"] = True
+    post = st.posts.get(up.meta.get("post") or "")
+    if post is not None:
+        post.deleted = True
+
+
+@route("facebook", "POST", GV + r"/(?P<page>\d+)/videos", "publish")
+async def fb_videos(ctx: Ctx) -> Response:
+    page_id = ctx.groups["page"]
+    tok, grant, err = fb_auth(ctx, page_id, scope=("pages_manage_posts",), task="CREATE_CONTENT")
+    if err:
+        return err
+    assert grant
+    p = meta_params(ctx)
+    url = p.get("file_url") or ""
+    if not url:
+        return meta_error("(#353) Missing video file: the sandbox takes a file_url (no upload in the body, no "
+                          "upload handle)", 353)
+    if not re.match(r"^https?://[^/\s?#]+", url):
+        return meta_error("(#100) file_url must be an http or https URL", 100)
+    if "broken" in url:
+        return meta_error("(#389) Unable to fetch video file from URL.", 389)
+    description = p.get("description") or ""
+    if len(description) > 63206:
+        return meta_error("(#100) Description is too long", 100)
+    st, now = _store(ctx), _now(ctx)
+    video_id = st.new_digits(16, "fb-video", page_id)
+    ready_at = now + st.setting("facebook", "processing_seconds")
+    post = fb_new_post(ctx, grant, page_id, description, p, status_type="added_video", video_id=video_id)
+    if isinstance(post, Response):
+        return post
+    post.data["published_at"] = max(post.data["published_at"], ready_at)  # it goes live once processed
+    st.uploads[video_id] = Upload(id=video_id, network="facebook", grant_id=grant.id, created_at=now, finished_at=now,
+                                  meta={"kind": "video", "page": page_id, "url": url, "title": p.get("title") or "",
+                                        "description": description, "ready_at": ready_at, "post": post.id})
+    if ctx.fail_processing:
+        fb_video_failed(st, st.uploads[video_id])
+    return json_response({"id": video_id})
+
+
+def fb_video_of(ctx: Ctx) -> Upload | None:
+    up = _store(ctx).uploads.get(ctx.groups.get("node") or "")
+    return up if up is not None and up.network == "facebook" and up.meta.get("kind") == "video" else None
+
+
+def fb_node_kind(ctx: Ctx) -> str:
+    if fb_video_of(ctx) is None:
+        return "profile"  # a page or the user: handlers.facebook_node
+    return "status" if "status" in fields_of(ctx.query.get("fields"), "") else "lookup"
+
+
+def fb_video_json(ctx: Ctx, up: Upload, fields: list[str]) -> dict[str, Any]:
+    st, now = _store(ctx), _now(ctx)
+    state = fb_video_state(ctx, up)
+    post = st.posts.get(up.meta["post"])
+    page_id = up.meta["page"]
+    page = next((pg for pg in ids.facebook_pages(post.identity) if pg["id"] == page_id), None) if post else None
+    live = state == "ready" and post is not None and fb_is_published(post, now)
+    progress = 100 if state != "processing" else int(100 * max(0.0, min(0.99, 1 - (up.meta["ready_at"] - now) / max(
+        1.0, st.setting("facebook", "processing_seconds")))))
+    full: dict[str, Any] = {
+        "id": up.id, "description": up.meta["description"] or None, "title": up.meta["title"] or None,
+        "created_time": iso_meta(up.created_at), "updated_time": iso_meta(up.created_at),
+        "permalink_url": f"https://www.facebook.com/{page_id}/videos/{up.id}/",
+        "from": {"name": page["name"], "id": page_id} if page else None,
+        "post_id": post.id if post is not None and state == "ready" else None,
+        "published": live, "source": up.meta["url"] if state == "ready" else None,
+        "status": {"video_status": state, "processing_progress": progress,
+                   "uploading_phase": {"status": "complete"},
+                   "processing_phase": {"status": {"processing": "in_progress", "ready": "complete"}.get(state, "error")},
+                   "publishing_phase": {"status": "complete" if live else "not_started",
+                                        "publish_status": "published" if live else "not_published"}},
+    }
+    out = {f: full[f] for f in fields if full.get(f) is not None}
+    out["id"] = up.id
+    return out
+
+
+@route("facebook", "GET", GV + r"/(?P<node>\d+)", fb_node_kind, first=True)
+async def fb_get_video(ctx: Ctx) -> Response:
+    """A video id is a Graph node like a page id: videos are answered here, the rest by facebook_node."""
+    up = fb_video_of(ctx)
+    if up is None:
+        return await facebook_node(ctx)
+    tok, grant, err = authed(ctx, kinds=("access", "page"))
+    if err:
+        return err
+    _, _, err = fb_auth(ctx, up.meta["page"], scope=("pages_read_engagement", "pages_read_user_content",
+                                                     "pages_manage_posts"), task=None, need_page_token=False,
+                        what="pages_read_engagement")
+    if err:
+        return err
+    if ctx.fail_processing and fb_video_state(ctx, up) == "processing":
+        fb_video_failed(_store(ctx), up)
+    return json_response(fb_video_json(ctx, up, fields_of(ctx.query.get("fields"), "id,description,updated_time")))
 
 
 def fb_is_published(post: Post, now: float) -> bool:
@@ -918,8 +1050,10 @@ async def fb_page_posts(ctx: Ctx) -> Response:
         return err
     st, now = _store(ctx), _now(ctx)
     scheduled = ctx.rel.endswith("scheduled_posts")
+    # A video being processed is not a scheduled post: it goes live (or fails) on its own.
     posts = [p for p in st.posts.values() if p.network == "facebook" and p.owner == page_id and not p.deleted
-             and (not fb_is_published(p, now) if scheduled else fb_is_published(p, now))]
+             and (not fb_is_published(p, now) and not (p.data.get("video_id") and not p.data["scheduled_publish_time"])
+                  if scheduled else fb_is_published(p, now))]
     posts.sort(key=lambda p: (p.created_at, p.id), reverse=True)
     fields = fields_of(ctx.query.get("fields"), "created_time,message,id")
     return json_response(meta_paged([fb_post_json(st, p, fields, now) for p in posts], ctx))

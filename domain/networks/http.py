@@ -7,6 +7,7 @@ publish in that state is looked up, never sent again. One that never left is `Un
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -81,3 +82,12 @@ async def fetch_media(network: Network, url: str, *, timeout: float, max_bytes: 
     if len(response.content) > max_bytes:
         raise Rejected(network, f"the media is larger than {max_bytes} bytes")
     return response.content, response.headers.get("content-type", "application/octet-stream").split(";")[0]
+
+
+VIDEO_EXTENSIONS = (".mp4", ".mov")
+
+
+def looks_like_video(url: str) -> bool:
+    """For networks that pull media from its link (Chorus sends no bytes): a video is told by the
+    link's file extension, the query string aside."""
+    return urlsplit(url).path.lower().endswith(VIDEO_EXTENSIONS)

@@ -352,3 +352,52 @@ async def test_linkedin_video_processing_failure_is_rejected(sandbox_url, media_
     posts = await _sandbox(sandbox_url, "GET", "/linkedin/rest/posts", params={"q": "author", "author": account.external_id},
                            headers=_li_headers(account))
     assert posts["elements"] == []
+
+
+async def test_facebook_several_photos_are_one_post(sandbox_url):
+    page = await _account(sandbox_url, Network.FACEBOOK, "pubfbalbum", kind="page")
+    client = FacebookClient(sandbox_url, timeout=2)
+    photos = tuple(f"https://cdn.example/roscon-{i}.jpg" for i in range(3))
+    post = await client.publish(page, PublishRequest(text="Tres roscones", media_urls=photos))
+    assert post.state == "published" and post.external_id.startswith(page.external_id + "_") and post.url
+    assert (await client.lookup(page, post.external_id)).text == "Tres roscones"
+    calls = (await _sandbox(sandbox_url, "GET", "/_sandbox/calls", params={"network": "facebook",
+                                                                         "identity": "pubfbalbum", "kind": "publish"}))
+    assert [c["path"].rsplit("/", 1)[1] for c in calls["calls"]] == ["photos"] * 3 + ["feed"]
+    feed = await _sandbox(sandbox_url, "GET", f"/facebook/v24.0/{page.external_id}/feed",
+                          headers={"Authorization": f"Bearer {page.access_token}"})
+    assert [p["id"] for p in feed["data"]] == [post.external_id]  # one post, not three
+    with pytest.raises(Rejected):  # more than 10 photos: refused before anything is sent
+        await client.publish(page, PublishRequest(text="x", media_urls=photos * 4))
+
+
+async def test_facebook_video_is_processed_then_its_post_is_found(sandbox_url):
+    page = await _account(sandbox_url, Network.FACEBOOK, "pubfbvid", kind="page")
+    client = FacebookClient(sandbox_url, timeout=2)
+    await _sandbox(sandbox_url, "POST", "/_sandbox/config", json={"network": "facebook", "publish": {"processing_seconds": 90}})
+    try:
+        pending = await client.publish(page, PublishRequest(text="Amasando el roscón", options={"title": "Amasando"},
+                                                            media_urls=("https://cdn.example/amasando.mp4?sig=1",)))
+        assert pending.state == "processing" and pending.pending_ref and pending.external_id is None
+        assert (await client.publish_status(page, pending.pending_ref)).state == "processing"
+        await _sandbox(sandbox_url, "POST", "/_sandbox/clock", json={"advance_seconds": 120})
+        done = await client.publish_status(page, pending.pending_ref)
+        assert done.state == "published" and done.external_id.startswith(page.external_id + "_") and done.url
+        found = await client.lookup(page, done.external_id)
+        assert found is not None and found.text == "Amasando el roscón"
+        with pytest.raises(Rejected):  # one video, alone
+            await client.publish(page, PublishRequest(text="x", media_urls=("https://cdn.example/a.mp4",
+                                                                            "https://cdn.example/b.jpg")))
+        with pytest.raises(Rejected):  # Graph could not fetch the file
+            await client.publish(page, PublishRequest(text="x", media_urls=("https://cdn.example/broken.mp4",)))
+        await _sandbox(sandbox_url, "POST", "/_sandbox/faults", json={
+            "network": "facebook", "match": "status", "kind": "processing_failed", "identity": "pubfbvid"})
+        with pytest.raises(Rejected) as failed:  # processing failed: no post
+            await client.publish(page, PublishRequest(text="y", media_urls=("https://cdn.example/c.mp4",)))
+        assert failed.value.code == "video_error"
+    finally:
+        await _sandbox(sandbox_url, "POST", "/_sandbox/config", json={"network": "facebook",
+                                                                      "publish": {"processing_seconds": 0}})
+    # Without processing time (the default), the post is there at once.
+    at_once = await client.publish(page, PublishRequest(text="Listo", media_urls=("https://cdn.example/d.mov",)))
+    assert at_once.state == "published" and at_once.external_id

@@ -291,6 +291,10 @@ async def _publish(network: str, base: str, http: httpx.AsyncClient, video_url: 
         post = await client.publish(account, PublishRequest(text="Hoy: roscón recién hecho",
                                                             options={"link": "https://panaderiasol.example"}))
         await client.publish(account, PublishRequest(text="Mirad", media_urls=("https://cdn.example/r.jpg",)))
+        await client.publish(account, PublishRequest(text="Tres roscones", media_urls=tuple(
+            f"https://cdn.example/r{i}.jpg" for i in range(3))))  # unpublished photos, then attached_media
+        await client.publish(account, PublishRequest(text="Amasando", media_urls=("https://cdn.example/r.mp4",),
+                                                     options={"title": "Roscón"}))
         await later(60 * 60)
         await client.insights(account, post.external_id)
         comments = await client.comments(account, post.external_id)

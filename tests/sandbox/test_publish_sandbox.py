@@ -5,6 +5,7 @@ own shape, and the "timeout after the provider accepted" fault."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -856,3 +857,89 @@ async def test_linkedin_video_processing_failure_fault(live: httpx.AsyncClient) 
     assert (await c.get(f"/linkedin/rest/videos/{fine}", headers=h)).json()["status"] == "AVAILABLE"
     log = (await c.get("/_sandbox/calls", params={"network": "linkedin", "kind": "status"})).json()["calls"]
     assert log[0]["outcome"] == "fault:processing_failed" and log[0]["status"] == 200
+
+
+# --- Facebook: page videos, and several photos in one post ------------------------------------------
+
+async def test_facebook_unpublished_photos_attached_to_one_post(live: httpx.AsyncClient) -> None:
+    c = live
+    a = await account(c, "facebook")
+    base = f"/facebook/v24.0/{a['page']}"
+    photos = []
+    for i in range(3):
+        r = await c.post(f"{base}/photos", headers=a.h, data={"url": f"https://cdn.chorus.test/{i}.jpg",
+                                                              "published": "false"})
+        assert r.status_code == 200 and set(r.json()) == {"id"}, r.text
+        photos.append(r.json()["id"])
+    assert (await c.get(f"{base}/feed", headers=a.h)).json()["data"] == []  # unpublished photos make no post
+    form = {"message": "Tres roscones"} | {f"attached_media[{i}]": json.dumps({"media_fbid": p})
+                                          for i, p in reversed(list(enumerate(photos)))}
+    r = await c.post(f"{base}/feed", headers=a.h, data=form)
+    assert r.status_code == 200 and set(r.json()) == {"id"} and r.json()["id"].startswith(a["page"] + "_")
+    post = (await c.get(f"/facebook/v24.0/{r.json()['id']}", headers=a.h,
+                        params={"fields": "id,message,status_type,full_picture,is_published"})).json()
+    assert post["status_type"] == "added_photos" and post["full_picture"] == "https://cdn.chorus.test/0.jpg"
+    assert post["message"] == "Tres roscones" and post["is_published"] is True
+    again = await c.post(f"{base}/feed", headers=a.h, data={"message": "again", "attached_media[0]": json.dumps(
+        {"media_fbid": photos[0]})})
+    assert again.status_code == 400 and again.json()["error"]["code"] == 100  # each photo goes in one post
+    published = (await c.post(f"{base}/photos", headers=a.h, data={"url": "https://cdn.chorus.test/p.jpg"})).json()
+    r = await c.post(f"{base}/feed", headers=a.h, data={"attached_media[0]": json.dumps({"media_fbid": published["id"]})})
+    assert r.status_code == 400 and r.json()["error"]["type"] == "OAuthException"
+    unknown = await c.post(f"{base}/feed", headers=a.h, data={"attached_media[0]": '{"media_fbid": "123"}'})
+    assert unknown.status_code == 400 and "attached_media[0]" in unknown.json()["error"]["message"]
+    as_list = [(await c.post(f"{base}/photos", headers=a.h, data={"url": f"https://cdn.chorus.test/l{i}.jpg",
+                                                                  "published": "false"})).json()["id"] for i in range(2)]
+    r = await c.post(f"{base}/feed", headers=a.h, data={
+        "message": "list", "attached_media": json.dumps([{"media_fbid": p} for p in as_list])})
+    assert r.status_code == 200, r.text
+
+
+async def test_facebook_page_video_is_processed_then_posted(live: httpx.AsyncClient) -> None:
+    c = live
+    a = await account(c, "facebook")
+    base = f"/facebook/v24.0/{a['page']}"
+    await c.post("/_sandbox/config", json={"network": "facebook", "publish": {"processing_seconds": 60}})
+    r = await c.post(f"{base}/videos", headers=a.h, data={"file_url": "https://cdn.chorus.test/roscon.mp4",
+                                                          "description": "Amasando", "title": "Roscón"})
+    assert r.status_code == 200 and set(r.json()) == {"id"}, r.text
+    vid = r.json()["id"]
+    fields = {"fields": "id,title,description,status,post_id,permalink_url,published,created_time"}
+    video = (await c.get(f"/facebook/v24.0/{vid}", headers=a.h, params=fields)).json()
+    assert video["status"]["video_status"] == "processing" and "post_id" not in video and video["published"] is False
+    assert video["title"] == "Roscón" and video["description"] == "Amasando" and video["created_time"].endswith("+0000")
+    assert (await c.get(f"{base}/feed", headers=a.h)).json()["data"] == []
+    assert (await c.get(f"{base}/scheduled_posts", headers=a.h)).json()["data"] == []
+    await clock(c, 61)
+    video = (await c.get(f"/facebook/v24.0/{vid}", headers=a.h, params=fields)).json()
+    assert video["status"]["video_status"] == "ready" and video["published"] is True
+    post = (await c.get(f"/facebook/v24.0/{video['post_id']}", headers=a.h,
+                        params={"fields": "id,message,status_type,is_published"})).json()
+    assert post == {"id": video["post_id"], "message": "Amasando", "status_type": "added_video", "is_published": True}
+    assert [p["id"] for p in (await c.get(f"{base}/feed", headers=a.h)).json()["data"]] == [video["post_id"]]
+    calls = (await c.get("/_sandbox/calls", params={"network": "facebook", "path": f"/facebook/v24.0/{vid}"})).json()
+    assert calls["by_kind"] == {"status": 2}
+    # The page node itself is still a page.
+    page = (await c.get(f"/facebook/v24.0/{a['page']}", headers=a.h, params={"fields": "id,name"})).json()
+    assert set(page) == {"id", "name"}
+
+
+async def test_facebook_page_video_errors_in_metas_shape(live: httpx.AsyncClient) -> None:
+    c = live
+    a = await account(c, "facebook")
+    base = f"/facebook/v24.0/{a['page']}"
+    for form, code in (({"description": "no file"}, 353), ({"file_url": "ftp://cdn.chorus.test/v.mp4"}, 100),
+                       ({"file_url": "not a url"}, 100), ({"file_url": "https://cdn.chorus.test/broken.mp4"}, 389)):
+        r = await c.post(f"{base}/videos", headers=a.h, data=form)
+        assert r.status_code == 400 and r.json()["error"]["code"] == code and r.json()["error"]["fbtrace_id"], form
+    user = await c.post(f"{base}/videos", headers=bearer(a["user_token"]), data={"file_url": "https://cdn.chorus.test/v.mp4"})
+    assert user.status_code == 403 and user.json()["error"]["code"] == 200  # a page token is needed
+    await c.post("/_sandbox/faults", json={"network": "facebook", "match": "status", "kind": "processing_failed"})
+    await c.post("/_sandbox/config", json={"network": "facebook", "publish": {"processing_seconds": 30}})
+    vid = (await c.post(f"{base}/videos", headers=a.h, data={"file_url": "https://cdn.chorus.test/v.mp4"})).json()["id"]
+    video = (await c.get(f"/facebook/v24.0/{vid}", headers=a.h, params={"fields": "status,post_id"})).json()
+    assert video["status"]["video_status"] == "error" and "post_id" not in video
+    await clock(c, 60)
+    assert (await c.get(f"/facebook/v24.0/{vid}", headers=a.h, params={"fields": "status"})).json()[
+        "status"]["video_status"] == "error"
+    assert (await c.get(f"{base}/feed", headers=a.h)).json()["data"] == []

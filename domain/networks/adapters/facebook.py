@@ -3,6 +3,8 @@
 from domain.networks.adapters.base import Limits, Network, NetworkSpec, OAuthEndpoints, Pkce, PostKind
 
 GRAPH_VERSION = "v24.0"
+# Page videos are sent to Graph's video host (same paths and version as the API host).
+VIDEO_BASE_URL = f"https://graph-video.facebook.com/{GRAPH_VERSION}"
 
 LIMITS = Limits(
     text_max=63_206,
@@ -44,8 +46,12 @@ SPEC = NetworkSpec(
 
 # --- the client -----------------------------------------------------------------------
 
-from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, RemotePost  # noqa: E402
+import json  # noqa: E402
+
+from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, Rejected, RemotePost  # noqa: E402
 from domain.networks.adapters.meta import GraphClient, remote  # noqa: E402
+from domain.networks.hosts import resolve  # noqa: E402
+from domain.networks.http import call, json_of, looks_like_video  # noqa: E402
 
 
 class FacebookClient(GraphClient):
@@ -55,10 +61,27 @@ class FacebookClient(GraphClient):
     network = Network.FACEBOOK
     metrics = "post_impressions,post_impressions_unique,post_engaged_users,post_clicks"
 
+    def __init__(self, sandbox_base: str | None = None, timeout: float = 10.0) -> None:
+        super().__init__(sandbox_base, timeout)
+        self.video_base = resolve(VIDEO_BASE_URL, self.network.value, sandbox_base)
+
     async def publish(self, account: AccountRef, request: PublishRequest) -> PublishResult:
-        page = account.external_id
-        if request.media_urls:
-            body = await self._post(account, f"/{page}/photos", url=request.media_urls[0], caption=request.text)
+        page, urls = account.external_id, request.media_urls
+        if any(looks_like_video(url) for url in urls):
+            if len(urls) > LIMITS.videos_max:
+                raise Rejected(self.network, f"a Facebook post takes {LIMITS.videos_max} video, with no photos beside it")
+            return await self.publish_video(account, request)
+        if len(urls) > LIMITS.images_max:
+            raise Rejected(self.network, f"a Facebook post takes at most {LIMITS.images_max} photos")
+        if len(urls) > 1:
+            # Several photos: each is uploaded unpublished, then one feed post attaches them all.
+            photos = [str((await self._post(account, f"/{page}/photos", url=url, published="false"))["id"])
+                      for url in urls]
+            form = {"message": request.text}
+            form |= {f"attached_media[{i}]": json.dumps({"media_fbid": photo}) for i, photo in enumerate(photos)}
+            post_id = str((await self._post(account, f"/{page}/feed", **form))["id"])
+        elif urls:
+            body = await self._post(account, f"/{page}/photos", url=urls[0], caption=request.text)
             post_id = str(body.get("post_id") or body["id"])
         else:
             form = {"message": request.text}
@@ -68,6 +91,27 @@ class FacebookClient(GraphClient):
             post_id = str(body["id"])
         post = await self.lookup(account, post_id)
         return PublishResult("published", external_id=post_id, url=post.url if post else None)
+
+    async def publish_video(self, account: AccountRef, request: PublishRequest) -> PublishResult:
+        """POST /{page}/videos with the video's link; Graph fetches and processes it, then the page
+        post appears. Until then the result is pending on the video id (see publish_status)."""
+        form = {"file_url": request.media_urls[0], "description": request.text}
+        if request.options.get("title"):
+            form["title"] = str(request.options["title"])
+        response = await call(self.network, "POST", f"{self.video_base}/{account.external_id}/videos",
+                              account.access_token, data=form, timeout=self.timeout)
+        return await self.publish_status(account, str(json_of(self.network, response)["id"]))
+
+    async def publish_status(self, account: AccountRef, pending_ref: str) -> PublishResult:
+        video = await self._get(account, f"/{pending_ref}", fields="status,post_id,permalink_url")
+        state = (video.get("status") or {}).get("video_status")
+        if state == "error":
+            raise Rejected(self.network, "Facebook could not process the video", code="video_error")
+        if state != "ready" or not video.get("post_id"):
+            return PublishResult("processing", pending_ref=pending_ref)
+        post_id = str(video["post_id"])
+        post = await self.lookup(account, post_id)
+        return PublishResult("published", external_id=post_id, url=post.url if post else video.get("permalink_url"))
 
     async def lookup(self, account: AccountRef, external_id: str) -> RemotePost | None:
         data = await self._lookup(account, external_id, "id,message,created_time,permalink_url")

@@ -51,6 +51,7 @@ SPEC = NetworkSpec(
 
 from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, Rejected, RemotePost  # noqa: E402
 from domain.networks.adapters.meta import ContainerClient, remote  # noqa: E402
+from domain.networks.http import looks_like_video  # noqa: E402
 
 
 class InstagramClient(ContainerClient):
@@ -67,7 +68,7 @@ class InstagramClient(ContainerClient):
         if not request.media_urls:
             raise Rejected(self.network, "an Instagram post needs at least one image or video")
         url = request.media_urls[0]
-        is_video = url.lower().split("?")[0].endswith((".mp4", ".mov"))
+        is_video = looks_like_video(url)
         form = {"caption": request.text, ("video_url" if is_video else "image_url"): url}
         if is_video:
             form["media_type"] = "REELS"
