@@ -22,6 +22,7 @@ from api.controllers.auth import AuthController, InvitationAcceptController
 from api.controllers.brands import BrandController, CampaignController
 from api.controllers.health import bench_select1, healthz, readyz
 from api.controllers.networks import NetworkController
+from api.controllers.posts import PostController
 from api.controllers.social_accounts import NetworkAppController, OAuthCallbackController, SocialAccountController
 from api.middleware import IdempotencyMiddleware, NulCharacterMiddleware, RequestContextMiddleware
 from api.problems import EXCEPTION_HANDLERS, PROBLEM_JSON
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         SocialAccountController,
         NetworkAppController,
         OAuthCallbackController,
+        PostController,
         healthz,
         readyz,
     ]

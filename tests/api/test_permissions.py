@@ -32,7 +32,12 @@ async def world(tenant, owner_engine, settings):
     key = (await tenant.req("POST", "/v1/api-keys", json={"name": "k", "scopes": ["brands:read"]})).json()
     link = (await tenant.req("POST", f"/v1/brands/{brand['id']}/social-account-links", json={"network": "x"})).json()
     account_id = await tenant.social_account(owner_engine, settings.vault(), brand["id"])
+    post = (await tenant.req("POST", f"/v1/brands/{brand['id']}/posts", json={
+        "variants": [{"social_account_id": account_id, "text": "hi"}]})).json()
     ids = {
+        "post_id": post["id"],
+        "variant_id": post["variants"][0]["id"],
+        "number": "1",
         "network": "x",
         "link_id": link["link_id"],
         "account_id": account_id,
@@ -75,7 +80,8 @@ async def test_every_route_with_api_key_scopes(app, tenant):
     brand = await tenant.brand()
     ids = {"brand_id": brand["id"], "campaign_id": str(uuid.uuid4()), "member_id": str(uuid.uuid4()),
            "invitation_id": str(uuid.uuid4()), "key_id": str(uuid.uuid4()), "link_id": str(uuid.uuid4()),
-           "account_id": str(uuid.uuid4()), "network": "x"}
+           "account_id": str(uuid.uuid4()), "network": "x", "post_id": str(uuid.uuid4()),
+           "variant_id": str(uuid.uuid4()), "number": "1"}
     for case in api_routes(app):
         action = case.opt["action"]
         needed = ACTION_SCOPES[action]
@@ -91,7 +97,8 @@ async def test_every_route_with_api_key_scopes(app, tenant):
 
 async def test_no_credential_is_401_on_every_private_route(app, client):
     ids = {p: str(uuid.uuid4()) for p in ["brand_id", "campaign_id", "member_id", "invitation_id", "key_id",
-                                          "link_id", "account_id"]} | {"network": "x"}
+                                          "link_id", "account_id", "post_id", "variant_id"]} | {"network": "x",
+                                                                                                 "number": "1"}
     for case in api_routes(app):
         r = await client.request(case.method, case.url(ids), content=b"{not json")
         assert r.status_code == 401, f"{case.method} {case.path}: {r.status_code}"

@@ -6,12 +6,18 @@ import uuid
 
 from sqlalchemy import text
 
+from domain.agencies.rules import SCOPES
 from domain.core.settings import APP_DB_ROLE
 from tests.api.routes import api_routes
 
 # A valid body for routes whose body has required fields, so the call reaches the id lookup.
-BODIES = {"/v1/brands/{brand_id}/social-account-links": {"network": "x"}}
-ID_PARAMS = {"brand_id", "campaign_id", "member_id", "invitation_id", "key_id", "link_id", "account_id"}
+BODIES = {
+    "/v1/brands/{brand_id}/social-account-links": {"network": "x"},
+    "/v1/posts/{post_id}/variants": {"social_account_id": str(uuid.uuid4())},
+    "/v1/posts/{post_id}/copy-suggestions": {"network": "x"},
+}
+ID_PARAMS = {"brand_id", "campaign_id", "member_id", "invitation_id", "key_id", "link_id", "account_id", "post_id",
+             "variant_id", "number"}
 
 
 async def _objects(tenant, owner_engine=None, settings=None) -> dict[str, str]:
@@ -24,8 +30,11 @@ async def _objects(tenant, owner_engine=None, settings=None) -> dict[str, str]:
     key = (await tenant.req("POST", "/v1/api-keys", json={"name": "k", "scopes": ["brands:read"]})).json()
     link = (await tenant.req("POST", f"/v1/brands/{brand['id']}/social-account-links", json={"network": "x"})).json()
     account_id = await tenant.social_account(owner_engine, settings.vault(), brand["id"])
+    post = (await tenant.req("POST", f"/v1/brands/{brand['id']}/posts", json={
+        "variants": [{"social_account_id": account_id, "text": "hi"}]})).json()
     return {"brand_id": brand["id"], "campaign_id": campaign["id"], "member_id": member["id"],
-            "invitation_id": invitation["id"], "key_id": key["id"], "link_id": link["link_id"], "account_id": account_id}
+            "invitation_id": invitation["id"], "key_id": key["id"], "link_id": link["link_id"], "account_id": account_id,
+            "post_id": post["id"], "variant_id": post["variants"][0]["id"], "number": "1"}
 
 
 async def test_every_route_taking_an_id_is_404_for_another_agency(app, tenant, other_tenant, owner_engine, settings):
@@ -40,14 +49,14 @@ async def test_every_route_taking_an_id_is_404_for_another_agency(app, tenant, o
         assert r.status_code == 404, f"{case.method} {case.path}: {r.status_code} {r.text[:200]}"
         assert r.json()["type"].endswith("/not-found")
         # Same with an API key holding every scope.
-        key = await other_tenant.api_key(["agency:write", "members:write", "brands:write", "campaigns:write", "audit:read",
-                                          "accounts:write"])
+        key = await other_tenant.api_key(sorted(SCOPES))
         r = await other_tenant.req(case.method, case.url(mine), token=key, **kwargs)
         assert r.status_code in (403, 404), f"{case.method} {case.path} with key: {r.status_code}"
     # And nothing changed for the owner.
     for name, path in [("brand_id", "/v1/brands/{}"), ("campaign_id", "/v1/campaigns/{}"),
                        ("member_id", "/v1/members/{}"), ("key_id", "/v1/api-keys/{}"),
-                       ("account_id", "/v1/social-accounts/{}"), ("link_id", "/v1/social-account-links/{}")]:
+                       ("account_id", "/v1/social-accounts/{}"), ("link_id", "/v1/social-account-links/{}"),
+                       ("post_id", "/v1/posts/{}")]:
         assert (await tenant.req("GET", path.format(mine[name]))).status_code == 200
 
 
