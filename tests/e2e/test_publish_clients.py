@@ -380,11 +380,15 @@ async def test_facebook_video_is_processed_then_its_post_is_found(sandbox_url):
                                                             media_urls=("https://cdn.example/amasando.mp4?sig=1",)))
         assert pending.state == "processing" and pending.pending_ref and pending.external_id is None
         assert (await client.publish_status(page, pending.pending_ref)).state == "processing"
+        video = await client.lookup(page, pending.pending_ref)  # the video, while it has no post yet
+        assert video is not None and video.external_id == pending.pending_ref and video.text == "Amasando el roscón"
         await _sandbox(sandbox_url, "POST", "/_sandbox/clock", json={"advance_seconds": 120})
         done = await client.publish_status(page, pending.pending_ref)
         assert done.state == "published" and done.external_id.startswith(page.external_id + "_") and done.url
         found = await client.lookup(page, done.external_id)
         assert found is not None and found.text == "Amasando el roscón"
+        by_video = await client.lookup(page, pending.pending_ref)  # as Graph does: the video leads to its post
+        assert by_video is not None and by_video.external_id == done.external_id
         with pytest.raises(Rejected):  # one video, alone
             await client.publish(page, PublishRequest(text="x", media_urls=("https://cdn.example/a.mp4",
                                                                             "https://cdn.example/b.jpg")))

@@ -114,6 +114,11 @@ class FacebookClient(GraphClient):
         return PublishResult("published", external_id=post_id, url=post.url if post else video.get("permalink_url"))
 
     async def lookup(self, account: AccountRef, external_id: str) -> RemotePost | None:
+        if "_" not in external_id:  # a video id: its page post once there is one, else the video itself
+            video = await self._lookup(account, external_id, "id,post_id,description,created_time,permalink_url")
+            if not video or not video.get("post_id"):
+                return remote(video, "description", "permalink_url", {}) if video else None
+            external_id = str(video["post_id"])
         data = await self._lookup(account, external_id, "id,message,created_time,permalink_url")
         return remote(data, "message", "permalink_url", {}) if data else None
 
