@@ -165,6 +165,20 @@ OPTIONS: dict[Network, dict[str, Option]] = {
 }
 
 
+# What a designer should make for each network (width x height, px): the common, safe sizes
+# inside each network's aspect-ratio limits. Briefs and GET /v1/networks show them.
+RECOMMENDED_SIZES: dict[Network, dict[str, tuple[int, int]]] = {
+    Network.X: {"image": (1600, 900), "video": (1280, 720)},
+    Network.FACEBOOK: {"image": (1080, 1350), "video": (1080, 1350), "story": (1080, 1920), "reel": (1080, 1920)},
+    Network.INSTAGRAM: {"image": (1080, 1350), "carousel": (1080, 1350), "story": (1080, 1920), "reel": (1080, 1920)},
+    Network.TIKTOK: {"video": (1080, 1920), "carousel": (1080, 1920)},
+    Network.YOUTUBE: {"video": (1920, 1080), "thumbnail": (1280, 720)},
+    Network.LINKEDIN: {"image": (1200, 1200), "carousel": (1200, 1200), "video": (1920, 1080)},
+    Network.THREADS: {"image": (1080, 1350), "video": (1080, 1920)},
+    Network.PINTEREST: {"image": (1000, 1500), "video": (1080, 1920)},
+}
+
+
 def _text_issue(network: Network, limits: Limits, text: str, where: str, counting: TextCounting,
                 maximum: int) -> Issue | None:
     length = text_length(text, counting)

@@ -39,6 +39,23 @@ class OAuthOut(msgspec.Struct, kw_only=True):
     refresh_rotates: bool
 
 
+class OptionOut(msgspec.Struct, kw_only=True):
+    """A network option a variant may set (`options` on a post variant)."""
+
+    name: str
+    kind: str  # text, url, enum, bool, parts, id
+    description: str
+    choices: list[str]
+    max_length: int | None
+    required: bool
+
+
+class SizeOut(msgspec.Struct, kw_only=True):
+    kind: str
+    width: int
+    height: int
+
+
 class NetworkOut(msgspec.Struct, kw_only=True):
     id: Network
     name: str
@@ -49,6 +66,8 @@ class NetworkOut(msgspec.Struct, kw_only=True):
     native_scheduling: bool
     needs_public_media_url: bool
     limits: LimitsOut
+    options: list[OptionOut]
+    recommended_sizes: list[SizeOut]
     oauth: OAuthOut
     notes: list[str]
 

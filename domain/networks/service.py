@@ -11,10 +11,11 @@ import msgspec
 from domain.core.errors import NotFoundError
 from domain.networks.catalog import CATALOG
 from domain.networks.adapters.base import Network, NetworkSpec
-from domain.networks.schemas import LimitsOut, NetworkList, NetworkOut, OAuthOut
+from domain.networks.schemas import LimitsOut, NetworkList, NetworkOut, OAuthOut, OptionOut, SizeOut
 
 
 def network_out(spec: NetworkSpec) -> NetworkOut:
+    from domain.content.rules import OPTIONS, RECOMMENDED_SIZES  # the rules posts are checked by
     oauth = spec.oauth
     return NetworkOut(
         id=spec.network,
@@ -26,6 +27,11 @@ def network_out(spec: NetworkSpec) -> NetworkOut:
         native_scheduling=spec.native_scheduling,
         needs_public_media_url=spec.needs_public_media_url,
         limits=msgspec.convert(asdict(spec.limits), LimitsOut),
+        options=[OptionOut(name=name, kind=o.kind, description=o.description, choices=list(o.choices),
+                           max_length=o.max_length, required=o.required)
+                 for name, o in OPTIONS.get(spec.network, {}).items()],
+        recommended_sizes=[SizeOut(kind=k, width=w, height=h)
+                           for k, (w, h) in RECOMMENDED_SIZES.get(spec.network, {}).items()],
         oauth=OAuthOut(
             pkce=oauth.pkce,
             scopes=list(oauth.scopes),
