@@ -20,6 +20,7 @@ from api.auth import authorize, provide_context
 from api.controllers.agencies import AgencyController, ApiKeyController, AuditController, InvitationController, MemberController
 from api.controllers.auth import AuthController, InvitationAcceptController
 from api.controllers.brands import BrandController, CampaignController
+from api.controllers.briefs import BriefController
 from api.controllers.health import bench_select1, healthz, readyz
 from api.controllers.networks import NetworkController
 from api.controllers.posts import PostController
@@ -44,6 +45,8 @@ TAGS = [
     Tag(name="Audit", description="Who did what, when"),
     Tag(name="Networks", description="The social networks Chorus speaks to, their capabilities and limits"),
     Tag(name="Social accounts", description="Brands' accounts on the networks, linked by OAuth"),
+    Tag(name="Posts", description="Posts with one variant per social account, checked against each network's rules"),
+    Tag(name="Briefs", description="What the designer or video maker should make, and the media they deliver"),
     Tag(name="Health", description="Liveness and readiness"),
 ]
 
@@ -114,6 +117,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         NetworkAppController,
         OAuthCallbackController,
         PostController,
+        BriefController,
         healthz,
         readyz,
     ]

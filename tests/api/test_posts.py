@@ -14,13 +14,17 @@ async def media_asset(tenant, owner_engine, brand_id, kind="image", content_type
                       height=1080, size=200_000, duration_ms=None) -> str:
     """A library entry written straight into the database (uploads are tested in test_media)."""
     media_id = str(uuid.uuid4())
+    values = {"id": media_id, "agency_id": tenant.agency_id, "brand_id": brand_id, "kind": kind,
+              "content_type": content_type, "size_bytes": size, "width": width, "height": height,
+              "duration_ms": duration_ms, "sha256": "0" * 64, "storage_key": f"test/{media_id}", "filename": "f",
+              "alt_text": "", "tags": [], "version": 1}
     async with owner_engine.begin() as conn:
+        columns = set((await conn.execute(text(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'media_assets'"))).scalars())
+        values = {k: v for k, v in values.items() if k in columns}
         await conn.execute(text(
-            "INSERT INTO media_assets (id, agency_id, brand_id, kind, content_type, size_bytes, width, height,"
-            " duration_ms, sha256, storage_key, filename, alt_text, tags, created_at, updated_at)"
-            " VALUES (:id, :agency, :brand, :kind, :ct, :size, :w, :h, :d, :sha, :key, 'f', '', '{}', now(), now())"),
-            {"id": media_id, "agency": tenant.agency_id, "brand": brand_id, "kind": kind, "ct": content_type,
-             "size": size, "w": width, "h": height, "d": duration_ms, "sha": "0" * 64, "key": f"test/{media_id}"})
+            f"INSERT INTO media_assets ({', '.join(values)}, created_at, updated_at)"
+            f" VALUES ({', '.join(':' + k for k in values)}, now(), now())"), values)
     return media_id
 
 

@@ -15,9 +15,11 @@ BODIES = {
     "/v1/brands/{brand_id}/social-account-links": {"network": "x"},
     "/v1/posts/{post_id}/variants": {"social_account_id": str(uuid.uuid4())},
     "/v1/posts/{post_id}/copy-suggestions": {"network": "x"},
+    "/v1/brands/{brand_id}/briefs": {"title": "B", "kind": "image", "networks": ["x"]},
+    "/v1/briefs/{brief_id}/deliveries": {"media_ids": [str(uuid.uuid4())]},
 }
 ID_PARAMS = {"brand_id", "campaign_id", "member_id", "invitation_id", "key_id", "link_id", "account_id", "post_id",
-             "variant_id", "number"}
+             "variant_id", "number", "brief_id"}
 
 
 async def _objects(tenant, owner_engine=None, settings=None) -> dict[str, str]:
@@ -34,7 +36,9 @@ async def _objects(tenant, owner_engine=None, settings=None) -> dict[str, str]:
         "variants": [{"social_account_id": account_id, "text": "hi"}]})).json()
     return {"brand_id": brand["id"], "campaign_id": campaign["id"], "member_id": member["id"],
             "invitation_id": invitation["id"], "key_id": key["id"], "link_id": link["link_id"], "account_id": account_id,
-            "post_id": post["id"], "variant_id": post["variants"][0]["id"], "number": "1"}
+            "post_id": post["id"], "variant_id": post["variants"][0]["id"], "number": "1",
+            "brief_id": (await tenant.req("POST", f"/v1/brands/{brand['id']}/briefs", json={
+                "title": "B", "kind": "image", "post_id": post["id"]})).json()["id"]}
 
 
 async def test_every_route_taking_an_id_is_404_for_another_agency(app, tenant, other_tenant, owner_engine, settings):
@@ -56,7 +60,7 @@ async def test_every_route_taking_an_id_is_404_for_another_agency(app, tenant, o
     for name, path in [("brand_id", "/v1/brands/{}"), ("campaign_id", "/v1/campaigns/{}"),
                        ("member_id", "/v1/members/{}"), ("key_id", "/v1/api-keys/{}"),
                        ("account_id", "/v1/social-accounts/{}"), ("link_id", "/v1/social-account-links/{}"),
-                       ("post_id", "/v1/posts/{}")]:
+                       ("post_id", "/v1/posts/{}"), ("brief_id", "/v1/briefs/{}")]:
         assert (await tenant.req("GET", path.format(mine[name]))).status_code == 200
 
 
