@@ -65,6 +65,20 @@ class Settings:
     # Serve the network sandbox from this process under /sandbox (development: `make run`).
     mount_sandbox: bool = False
     mail_from: str = "Chorus <no-reply@chorus.local>"
+    # The media library: where the bytes live (`local` under media_dir, or `s3`), how big a
+    # file may be, and how long a signed public link to one lives at most.
+    media_storage: str = "local"
+    media_dir: Path | None = None  # None: data_dir / "media"
+    media_s3_endpoint_url: str | None = None  # None: AWS itself
+    media_s3_bucket: str | None = None
+    media_s3_region: str = "us-east-1"
+    media_s3_access_key_id: str | None = None  # None: boto3's own chain (environment, role)
+    media_s3_secret_access_key: str | None = None
+    media_s3_addressing_style: str = "auto"  # path for most self-hosted S3-compatible servers
+    media_s3_timeout_seconds: float = 30.0
+    media_max_image_bytes: int = 20 * 1024 * 1024
+    media_max_video_bytes: int = 1024 * 1024 * 1024
+    media_url_ttl_seconds: int = 3600
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -97,6 +111,18 @@ class Settings:
             mount_sandbox=_bool("MOUNT_SANDBOX", False),
             network_timeout_seconds=float(_env("NETWORK_TIMEOUT", "10")),  # type: ignore[arg-type]
             mail_from=_env("MAIL_FROM", "Chorus <no-reply@chorus.local>"),  # type: ignore[arg-type]
+            media_storage=_env("MEDIA_STORAGE", "local"),  # type: ignore[arg-type]
+            media_dir=Path(_env("MEDIA_DIR")) if _env("MEDIA_DIR") else None,  # type: ignore[arg-type]
+            media_s3_endpoint_url=_env("MEDIA_S3_ENDPOINT_URL"),
+            media_s3_bucket=_env("MEDIA_S3_BUCKET"),
+            media_s3_region=_env("MEDIA_S3_REGION", "us-east-1"),  # type: ignore[arg-type]
+            media_s3_access_key_id=_env("MEDIA_S3_ACCESS_KEY_ID"),
+            media_s3_secret_access_key=_env("MEDIA_S3_SECRET_ACCESS_KEY"),
+            media_s3_addressing_style=_env("MEDIA_S3_ADDRESSING_STYLE", "auto"),  # type: ignore[arg-type]
+            media_s3_timeout_seconds=float(_env("MEDIA_S3_TIMEOUT", "30")),  # type: ignore[arg-type]
+            media_max_image_bytes=_int("MEDIA_MAX_IMAGE_BYTES", 20 * 1024 * 1024),
+            media_max_video_bytes=_int("MEDIA_MAX_VIDEO_BYTES", 1024 * 1024 * 1024),
+            media_url_ttl_seconds=_int("MEDIA_URL_TTL", 3600),
         )
 
     def owner_url(self) -> str:
@@ -116,6 +142,13 @@ class Settings:
         if not self.encryption_keys:
             raise RuntimeError("CHORUS_ENCRYPTION_KEYS is not set")
         return Vault.from_setting(self.encryption_keys)
+
+    def media_root(self) -> Path:
+        return self.media_dir or self.data_dir / "media"
+
+    def media_incoming_dir(self) -> Path:
+        """Uploads land here while they stream in, before they are checked and stored."""
+        return self.media_root() / ".incoming"
 
     def jwt_secret(self) -> str:
         if self.secret_key:
