@@ -22,6 +22,7 @@ from api.controllers.auth import AuthController, InvitationAcceptController
 from api.controllers.brands import BrandController, CampaignController
 from api.controllers.briefs import BriefController
 from api.controllers.health import bench_select1, healthz, readyz
+from api.controllers.media import MEDIA_HANDLERS
 from api.controllers.networks import NetworkController
 from api.controllers.posts import PostController
 from api.controllers.social_accounts import NetworkAppController, OAuthCallbackController, SocialAccountController
@@ -45,6 +46,7 @@ TAGS = [
     Tag(name="Audit", description="Who did what, when"),
     Tag(name="Networks", description="The social networks Chorus speaks to, their capabilities and limits"),
     Tag(name="Social accounts", description="Brands' accounts on the networks, linked by OAuth"),
+    Tag(name="Media", description="Each brand's library of images and videos, and signed links to them"),
     Tag(name="Posts", description="Posts with one variant per social account, checked against each network's rules"),
     Tag(name="Briefs", description="What the designer or video maker should make, and the media they deliver"),
     Tag(name="Health", description="Liveness and readiness"),
@@ -116,6 +118,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         SocialAccountController,
         NetworkAppController,
         OAuthCallbackController,
+        *MEDIA_HANDLERS,
         PostController,
         BriefController,
         healthz,

@@ -30,7 +30,10 @@ class MediaAsset(TenantMixin, Base):
     alt_text: Mapped[str] = mapped_column(Text, default="")
     tags: Mapped[list[str]] = mapped_column(ARRAY(String(50)), default=list)
     uploaded_by_id: Mapped[UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    # Tags and alt text are edited by several people: ETag/If-Match, as on brands.
+    version: Mapped[int] = mapped_column(Integer, default=1)
 
+    __mapper_args__ = {"version_id_col": version}
     __table_args__ = (
         Index("ix_media_assets_agency_brand_created", "agency_id", "brand_id", "created_at"),
         Index("ix_media_assets_tags", "tags", postgresql_using="gin"),

@@ -85,6 +85,7 @@ def upgrade() -> None:
     sa.Column('alt_text', sa.Text(), nullable=False),
     sa.Column('tags', sa.ARRAY(sa.String(length=50)), nullable=False),
     sa.Column('uploaded_by_id', sa.Uuid(), nullable=True),
+    sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('agency_id', sa.Uuid(), nullable=False),
     sa.Column('sa_orm_sentinel', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),

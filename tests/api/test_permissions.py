@@ -8,6 +8,7 @@ import pytest
 
 from domain.agencies.rules import ACTION_SCOPES, PERMISSIONS, SCOPES, Action, Role
 from tests.api.routes import api_routes, routes
+from tests.media_files import image
 
 
 def test_every_route_declares_its_access(app):
@@ -36,7 +37,10 @@ async def world(tenant, owner_engine, settings):
         "variants": [{"social_account_id": account_id, "text": "hi"}]})).json()
     brief = (await tenant.req("POST", f"/v1/brands/{brand['id']}/briefs", json={
         "title": "B", "kind": "image", "post_id": post["id"]})).json()
+    media = (await tenant.client.post(f"/v1/brands/{brand['id']}/media", headers=tenant.auth(),
+                                      files={"file": ("a.png", image("PNG", (8, 8)), "image/png")})).json()
     ids = {
+        "media_id": media["id"],
         "brief_id": brief["id"],
         "post_id": post["id"],
         "variant_id": post["variants"][0]["id"],
@@ -84,7 +88,8 @@ async def test_every_route_with_api_key_scopes(app, tenant):
     ids = {"brand_id": brand["id"], "campaign_id": str(uuid.uuid4()), "member_id": str(uuid.uuid4()),
            "invitation_id": str(uuid.uuid4()), "key_id": str(uuid.uuid4()), "link_id": str(uuid.uuid4()),
            "account_id": str(uuid.uuid4()), "network": "x", "post_id": str(uuid.uuid4()),
-           "variant_id": str(uuid.uuid4()), "number": "1", "brief_id": str(uuid.uuid4())}
+           "variant_id": str(uuid.uuid4()), "number": "1", "brief_id": str(uuid.uuid4()),
+           "media_id": str(uuid.uuid4())}
     for case in api_routes(app):
         action = case.opt["action"]
         needed = ACTION_SCOPES[action]
@@ -100,7 +105,8 @@ async def test_every_route_with_api_key_scopes(app, tenant):
 
 async def test_no_credential_is_401_on_every_private_route(app, client):
     ids = {p: str(uuid.uuid4()) for p in ["brand_id", "campaign_id", "member_id", "invitation_id", "key_id",
-                                          "link_id", "account_id", "post_id", "variant_id", "brief_id"]} | {"network": "x",
+                                          "link_id", "account_id", "post_id", "variant_id", "brief_id",
+                                          "media_id"]} | {"network": "x",
                                                                                                  "number": "1"}
     for case in api_routes(app):
         r = await client.request(case.method, case.url(ids), content=b"{not json")

@@ -9,6 +9,7 @@ from sqlalchemy import text
 from domain.agencies.rules import SCOPES
 from domain.core.settings import APP_DB_ROLE
 from tests.api.routes import api_routes
+from tests.media_files import image
 
 # A valid body for routes whose body has required fields, so the call reaches the id lookup.
 BODIES = {
@@ -19,7 +20,7 @@ BODIES = {
     "/v1/briefs/{brief_id}/deliveries": {"media_ids": [str(uuid.uuid4())]},
 }
 ID_PARAMS = {"brand_id", "campaign_id", "member_id", "invitation_id", "key_id", "link_id", "account_id", "post_id",
-             "variant_id", "number", "brief_id"}
+             "variant_id", "number", "brief_id", "media_id"}
 
 
 async def _objects(tenant, owner_engine=None, settings=None) -> dict[str, str]:
@@ -34,7 +35,9 @@ async def _objects(tenant, owner_engine=None, settings=None) -> dict[str, str]:
     account_id = await tenant.social_account(owner_engine, settings.vault(), brand["id"])
     post = (await tenant.req("POST", f"/v1/brands/{brand['id']}/posts", json={
         "variants": [{"social_account_id": account_id, "text": "hi"}]})).json()
-    return {"brand_id": brand["id"], "campaign_id": campaign["id"], "member_id": member["id"],
+    media = (await tenant.client.post(f"/v1/brands/{brand['id']}/media", headers=tenant.auth(),
+                                      files={"file": ("a.png", image("PNG", (8, 8)), "image/png")})).json()
+    return {"media_id": media["id"], "brand_id": brand["id"], "campaign_id": campaign["id"], "member_id": member["id"],
             "invitation_id": invitation["id"], "key_id": key["id"], "link_id": link["link_id"], "account_id": account_id,
             "post_id": post["id"], "variant_id": post["variants"][0]["id"], "number": "1",
             "brief_id": (await tenant.req("POST", f"/v1/brands/{brand['id']}/briefs", json={
@@ -60,7 +63,7 @@ async def test_every_route_taking_an_id_is_404_for_another_agency(app, tenant, o
     for name, path in [("brand_id", "/v1/brands/{}"), ("campaign_id", "/v1/campaigns/{}"),
                        ("member_id", "/v1/members/{}"), ("key_id", "/v1/api-keys/{}"),
                        ("account_id", "/v1/social-accounts/{}"), ("link_id", "/v1/social-account-links/{}"),
-                       ("post_id", "/v1/posts/{}"), ("brief_id", "/v1/briefs/{}")]:
+                       ("post_id", "/v1/posts/{}"), ("brief_id", "/v1/briefs/{}"), ("media_id", "/v1/media/{}")]:
         assert (await tenant.req("GET", path.format(mine[name]))).status_code == 200
 
 
