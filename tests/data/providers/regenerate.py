@@ -37,6 +37,7 @@ META_NODES: dict[str, list[tuple[str, str]] | None] = {
     # container, media_publish, the media, its comments and replies, insights).
     "PagePost": [("GET", "#get"), ("GET", "comments"), ("GET", "insights"), ("GET", "*")],
     "Photo": [("GET", "#get")],
+    "AdVideo": [("GET", "#get")],  # a page video (POST /{page}/videos, then GET /{video-id})
     "Comment": [("GET", "#get"), ("POST", "comments")],
     "IGMedia": [("GET", "#get"), ("GET", "comments"), ("GET", "insights")],
     "IGMediaForIGOnlyAPI": [("GET", "#get"), ("GET", "comments"), ("GET", "insights")],
@@ -46,7 +47,7 @@ META_NODES: dict[str, list[tuple[str, str]] | None] = {
     "InsightsValue": None,
 }
 # Page's POST feed / photos (with their params), besides its GET edge names above.
-META_EXTRA_APIS = {"Page": [("POST", "feed"), ("POST", "photos")], "IGUserForIGOnlyAPI": [("POST", "media"),
+META_EXTRA_APIS = {"Page": [("POST", "feed"), ("POST", "photos"), ("POST", "videos")], "IGUserForIGOnlyAPI": [("POST", "media"),
                                                                                        ("POST", "mediapublish")]}
 THREADS_REQUESTS = ("Exchange the Code For a Token", "Get Long-Lived Access Token", "Refresh Access Token",
                     "Get App-Scoped User's Profile Information",
