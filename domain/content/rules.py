@@ -19,7 +19,7 @@ from domain.networks.adapters.base import Limits, Network, NetworkSpec, TextCoun
 from domain.networks.catalog import CATALOG
 from domain.networks.rules import hashtags, mentions, text_length
 
-THREAD_PARTS_MAX = 25
+THREAD_POSTS_MAX = 25  # the post itself and its further parts
 FIRST_COMMENT_MAX = 2_200
 
 _UNITS = {
@@ -125,7 +125,7 @@ class Option:
 
 
 _FIRST_COMMENT = Option("text", "Posted as the first comment right after the post", max_length=FIRST_COMMENT_MAX)
-_THREAD = Option("parts", f"Further posts of the thread, in order (up to {THREAD_PARTS_MAX})")
+_THREAD = Option("parts", f"Further posts of the thread, in order (up to {THREAD_POSTS_MAX - 1})")
 
 OPTIONS: dict[Network, dict[str, Option]] = {
     Network.X: {"thread": _THREAD},
@@ -225,10 +225,10 @@ def _check_options(network: Network, options: dict[str, Any], text_counting: Tex
                 issues.append(Issue("option_invalid", where, f"{network.value}: {key} must be a list of texts"))
                 continue
             if key == "thread":
-                if len(value) > THREAD_PARTS_MAX:
+                if len(value) + 1 > THREAD_POSTS_MAX:
                     issues.append(Issue("thread_too_long", where, f"{network.value}: {len(value) + 1} of "
-                                        f"{THREAD_PARTS_MAX + 1} posts in the thread", count=len(value) + 1,
-                                        limit=THREAD_PARTS_MAX + 1))
+                                        f"{THREAD_POSTS_MAX} posts in the thread", count=len(value) + 1,
+                                        limit=THREAD_POSTS_MAX))
                 for i, part in enumerate(value):
                     if not part.strip():
                         issues.append(Issue("thread_part_empty", f"{where}[{i}]", f"{network.value}: part {i + 2} "

@@ -564,9 +564,15 @@ def adapt_copy(source: str, network: Network, extra_tags: list[str]) -> tuple[st
         suffix = f"…{joiner}{tail}" if tail else "…"
         budget = limits.text_max - text_length(suffix, limits.text_counting)
         words = text.split(" ")
-        while words and text_length(" ".join(words).rstrip(" ,.;:"), limits.text_counting) > budget:
-            words.pop()
-        cut = " ".join(words).rstrip(" ,.;:")
+
+        def fits(n: int) -> bool:
+            return text_length(" ".join(words[:n]).rstrip(" ,.;:"), limits.text_counting) <= budget
+
+        low, high = 0, len(words)  # the most words that fit: a binary search, lengths only grow
+        while low < high:
+            mid = (low + high + 1) // 2
+            low, high = (mid, high) if fits(mid) else (low, mid - 1)
+        cut = " ".join(words[:low]).rstrip(" ,.;:")
         full = cut + suffix if cut else (tail or "")
         adaptations.append(f"shortened to {limits.text_max} {rules._UNITS[limits.text_counting]}")
     return full, adaptations
