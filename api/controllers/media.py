@@ -18,7 +18,7 @@ from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter, QueryParameter
 from litestar.response import Stream
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
-from multipart import MultipartSegment, ParserError, PushMultipartParser
+from multipart import MultipartError, MultipartSegment, ParserLimitReached, PushMultipartParser
 from sqlalchemy import text
 
 from api.auth import etag, if_match_version, requires
@@ -30,7 +30,7 @@ from domain.core.clock import now
 from domain.core.context import Context
 from domain.core.errors import DomainError, ValidationFailedError
 from domain.media import schemas as s
-from domain.media.incoming import SUPPORTED, IncomingFile, MediaTypeUnsupportedError
+from domain.media.incoming import SUPPORTED, IncomingFile, MediaTooLargeError, MediaTypeUnsupportedError
 from domain.media.service import MediaService, UploadFields, media_out, normalize_tags, open_link
 from domain.media.storage import Storage, storage_for
 
@@ -42,6 +42,8 @@ SERVED_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "video/mp4
 # The text parts of an upload form are small; the file part is the only big one.
 _MAX_TEXT_PART = 16 * 1024
 _FORM_FIELDS = {"file", "tags", "alt_text"}
+# Room for the text parts and each part's headers around the file.
+_FORM_OVERHEAD = (len(_FORM_FIELDS) + s.MAX_TAGS) * (_MAX_TEXT_PART + 1024)
 # The request's transaction stays open while a big upload streams in; a query now and then
 # keeps PostgreSQL's idle-in-transaction timeout (60 s) from ending it mid-upload.
 _KEEPALIVE_SECONDS = 20
@@ -139,7 +141,9 @@ async def read_upload(request: Request[Any, Any, Any], incoming: IncomingFile, k
                 if time.monotonic() - last_ping > _KEEPALIVE_SECONDS:
                     await keepalive()
                     last_ping = time.monotonic()
-    except ParserError as err:
+    except ParserLimitReached as err:
+        raise ValidationFailedError.field("form", f"The form has too many or too large parts: {err}") from None
+    except MultipartError as err:
         raise DomainError(f"The multipart body is malformed: {err}") from None
     if not files:
         raise ValidationFailedError.field("file", "Add the image or video as a `file` part")
@@ -151,6 +155,15 @@ async def read_upload(request: Request[Any, Any, Any], incoming: IncomingFile, k
     if len(alt_text) > s.MAX_ALT_TEXT:
         raise ValidationFailedError.field("alt_text", f"At most {s.MAX_ALT_TEXT} characters")
     return UploadFields(tags=normalize_tags(tags), alt_text=alt_text)
+
+
+def _check_announced_size(request: Request[Any, Any, Any], settings: Any) -> None:
+    """A body announced bigger than any file may be is refused before a byte of it is read.
+    (What is really sent is counted as it arrives: a smaller announcement is no way round.)"""
+    announced = request.headers.get("content-length", "")
+    largest = max(settings.media_max_image_bytes, settings.media_max_video_bytes)
+    if announced.isdigit() and int(announced) > largest + _FORM_OVERHEAD:
+        raise MediaTooLargeError(f"A file may be at most {largest} bytes", field="file")
 
 
 def _text(part: _Part) -> str:
@@ -182,6 +195,7 @@ class BrandMediaController(Controller):
         service = _service(ctx, state)
         brand = await service.brand_for_upload(brand_id)
         settings = state.settings
+        _check_announced_size(request, settings)
         async with IncomingFile(settings.media_incoming_dir(), max_image_bytes=settings.media_max_image_bytes,
                                 max_video_bytes=settings.media_max_video_bytes) as incoming:
             fields = await read_upload(request, incoming, lambda: ctx.read(text("SELECT 1")))

@@ -99,16 +99,21 @@ def image_size(path: Path, sniffed: Sniffed) -> tuple[int, int]:
     """Width and height as displayed. Pillow reads only the header here; nothing is decoded."""
     from PIL import Image, UnidentifiedImageError
 
+    orientation = None
     try:
         with warnings.catch_warnings():
             # Pillow warns past MAX_IMAGE_PIXELS and raises at twice it: both are refusals here.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path, formats=[_PIL_FORMATS[sniffed.content_type]]) as image:
                 width, height = image.size
-                orientation = image.getexif().get(0x0112) if sniffed is JPEG or sniffed is WEBP else None
+                if sniffed is JPEG or sniffed is WEBP:
+                    orientation = _orientation(image)
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
         raise MediaUnreadableError("The image has more pixels than any network takes") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error):
+        raise MediaUnreadableError(
+            f"The file starts like {sniffed.content_type} but its dimensions cannot be read") from None
+    except Exception:  # noqa: BLE001 - Pillow's header parsers raise many kinds on hostile bytes
         raise MediaUnreadableError(
             f"The file starts like {sniffed.content_type} but its dimensions cannot be read") from None
     if width <= 0 or height <= 0:
@@ -116,6 +121,14 @@ def image_size(path: Path, sniffed: Sniffed) -> tuple[int, int]:
     if orientation in _QUARTER_TURNS:
         width, height = height, width
     return width, height
+
+
+def _orientation(image: object) -> int | None:
+    """A broken EXIF block loses only the turn, not the image."""
+    try:
+        return image.getexif().get(0x0112)  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - same reason as above
+        return None
 
 
 # --- videos (ISO base media file format) -----------------------------------------------------

@@ -156,7 +156,13 @@ async def test_upload_body_must_be_a_multipart_form_with_one_file(tenant):
         ("file", ("a.png", mf.image("PNG", (5, 5)), "image/png")), ("file", ("b.png", mf.image("PNG", (5, 5)), "image/png"))])
     assert r.status_code == 422 and "one file" in r.json()["detail"]
     r = await tenant.req("POST", path, content=b"--xyz\r\nbroken", headers={"Content-Type": "multipart/form-data; boundary=xyz"})
-    assert r.status_code in (400, 422) and r.headers["content-type"].startswith("application/problem+json")
+    assert r.status_code == 400 and r.json()["type"].endswith("/bad-request")
+    r = await tenant.req("POST", path, data={"tags": [f"t{i}" for i in range(40)]},
+                         files={"file": ("a.png", mf.image("PNG", (5, 5)), "image/png")})
+    assert r.status_code == 422 and r.json()["type"].endswith("/validation-error")
+    huge = {"Content-Type": "multipart/form-data; boundary=xyz", "Content-Length": str(10**12)}
+    r = await tenant.req("POST", path, content=b"--xyz--\r\n", headers=huge)
+    assert r.status_code == 413 and r.json()["type"].endswith("/media-too-large")
     assert await library(tenant, brand_id=brand["id"]) == []
 
 
