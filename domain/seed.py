@@ -13,6 +13,7 @@ from domain.agencies.rules import SCOPES, Principal, Role
 from domain.agencies.service import API_KEY_PREFIX, AuthService
 from domain.brands import schemas as brand_schemas
 from domain.brands.models import Brand, Campaign
+from domain.content.models import Post
 from domain.brands.rules import CampaignObjective, CampaignStatus
 from domain.brands.service import BrandService, CampaignService
 from domain.core.context import Context
@@ -86,6 +87,8 @@ async def seed_demo(settings: Settings) -> dict[str, str]:
                         status=CampaignStatus.PLANNED,
                     )
                 )
+            if await session.scalar(select(Post.id).where(Post.brand_id == brand.id)) is None:
+                await _seed_ideas(ctx, brand)
             if await session.scalar(select(ApiKey.id).where(ApiKey.token_hash == api_key.hashed)) is None:
                 session.add(ApiKey(agency_id=DEMO_AGENCY_ID, name="Demo integration",
                                    display_prefix=api_key.value[:4] + api_key.secret[:6], token_hash=api_key.hashed,
@@ -94,3 +97,30 @@ async def seed_demo(settings: Settings) -> dict[str, str]:
                     "brand_id": str(brand.id), "brand_name": brand.name}
     finally:
         await engine.dispose()
+
+
+DEMO_IDEAS = [
+    (2, "Roscón pre-orders open", ["roscon", "preorder"]),
+    (5, "Behind the oven: the sourdough", ["behind-the-scenes"]),
+    (9, "Meet Lola, our head baker", ["team"]),
+    (12, "Poll: cream or no cream?", ["roscon", "poll"]),
+    (16, "Last days to pre-order", ["roscon"]),
+]
+
+
+async def _seed_ideas(ctx: Context, brand: Brand) -> None:
+    """A few planned ideas at 09:00 on the brand's clock over the coming weeks, so the demo
+    calendar has something on it. They have no variants until a network account is linked."""
+    from datetime import datetime, time, timedelta
+    from zoneinfo import ZoneInfo
+
+    from domain.content.schemas import PostCreate
+    from domain.content.service import PostService
+
+    zone = ZoneInfo(brand.time_zone)
+    today = datetime.now(zone).date()
+    campaign = await ctx.session.scalar(select(Campaign).where(Campaign.brand_id == brand.id))
+    for days, title, labels in DEMO_IDEAS:
+        when = datetime.combine(today + timedelta(days=days), time(9, 0), tzinfo=zone)
+        await PostService(ctx).create(brand.id, PostCreate(
+            title=title, labels=labels, scheduled_at=when, campaign_id=campaign.id if campaign else None))

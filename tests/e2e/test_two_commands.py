@@ -94,6 +94,16 @@ def test_chorus_run_serves_the_demo_and_stops_cleanly(data_dir):
             assert page.status_code == 200 and "Account connected" in page.text
             linked = http.get("/v1/social-accounts", headers=auth).json()["items"]
             assert [a["network"] for a in linked] == ["x"] and linked[0]["status"] == "connected"
+            # The demo plan has ideas; give one an X variant and schedule it.
+            ideas = http.get("/v1/posts", params={"brand_id": brand_id, "sort": "created_at"}, headers=auth).json()
+            assert [p["title"] for p in ideas["items"]][:2] == ["Roscón pre-orders open",
+                                                               "Behind the oven: the sourdough"]
+            idea = ideas["items"][0]
+            variant = http.post(f"/v1/posts/{idea['id']}/variants", headers=auth, json={
+                "social_account_id": linked[0]["id"], "text": "¡Ya podéis reservar vuestro roscón! 🥐"})
+            assert variant.status_code == 201, variant.text
+            scheduled = http.post(f"/v1/posts/{idea['id']}/schedule", json={}, headers=auth)
+            assert scheduled.status_code == 200 and scheduled.json()["status"] == "scheduled", scheduled.text
         assert _postgres_running(data_dir)
     finally:
         proc.send_signal(signal.SIGINT)
