@@ -118,11 +118,7 @@ class RevisionOut(msgspec.Struct, kw_only=True):
     created_at: datetime
 
 
-class RevisionDetail(msgspec.Struct, kw_only=True):
-    number: int
-    content_hash: str
-    author: str
-    created_at: datetime
+class RevisionDetail(RevisionOut, kw_only=True):
     snapshot: dict[str, Any]
 
 
