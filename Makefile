@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test setup openapi bench clean
+.PHONY: run test setup openapi bench bench-calendar clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,10 @@ openapi: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/api_bench.py
+	$(BIN)/python bench/calendar_bench.py
+
+bench-calendar: $(STAMP)
+	$(BIN)/python bench/calendar_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -20,6 +20,7 @@ from api.auth import authorize, provide_context
 from api.controllers.agencies import AgencyController, ApiKeyController, AuditController, InvitationController, MemberController
 from api.controllers.auth import AuthController, InvitationAcceptController
 from api.controllers.brands import BrandController, CampaignController
+from api.controllers.calendar import CalendarController, CalendarFeedController
 from api.controllers.briefs import BriefController
 from api.controllers.health import bench_select1, healthz, readyz
 from api.controllers.media import MEDIA_HANDLERS
@@ -46,6 +47,7 @@ TAGS = [
     Tag(name="Audit", description="Who did what, when"),
     Tag(name="Networks", description="The social networks Chorus speaks to, their capabilities and limits"),
     Tag(name="Social accounts", description="Brands' accounts on the networks, linked by OAuth"),
+    Tag(name="Calendar", description="The plan by day, posting slots, add to queue, iCalendar feeds, CSV export"),
     Tag(name="Media", description="Each brand's library of images and videos, and signed links to them"),
     Tag(name="Posts", description="Posts with one variant per social account, checked against each network's rules"),
     Tag(name="Briefs", description="What the designer or video maker should make, and the media they deliver"),
@@ -121,6 +123,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         *MEDIA_HANDLERS,
         PostController,
         BriefController,
+        CalendarController,
+        CalendarFeedController,
         healthz,
         readyz,
     ]
