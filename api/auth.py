@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -99,7 +100,67 @@ async def authorize(connection: Request[Any, Any, Any]) -> None:
         )
     connection.scope["state"]["principal"] = principal
     connection.scope["state"]["db_wrote"] = wrote
+    if handler.opt.get("long_body"):
+        # The body may take minutes to arrive (a video upload): give the connection back
+        # now and let the handler open short transactions of its own (`ContextOpener`).
+        connection.scope["state"].pop("db_connection", None)
+        await (db.commit() if wrote else db.rollback())
+        await db.close()
+        connection.scope["state"]["credential"] = credential
     return None
+
+
+class ContextOpener:
+    """For routes with `opt={"long_body": True}`: each `async with opener() as ctx` is one
+    short transaction, entered again from the request's credential (so a member removed or
+    a key revoked meanwhile is refused), committed on success, rolled back on error."""
+
+    def __init__(self, request: Request[Any, Any, Any]):
+        self.request = request
+
+    @asynccontextmanager
+    async def __call__(self) -> AsyncIterator[Context]:
+        state = self.request.app.state
+        scope_state = self.request.scope["state"]
+        credential: Credential = scope_state["credential"]
+        if credential.claims is not None:
+            claims = credential.claims
+            db = await enter_request(state.engine, agency_id=claims.agency_id, user_id=claims.user_id,
+                                     membership_version=claims.membership_version)
+            principal, wrote = principal_from_claims(claims), False
+        else:
+            assert credential.api_key is not None
+            db, row = await begin_api_key_request(state.engine, agency_id=credential.agency_id,
+                                                  api_key_hash=credential.api_key.hashed)
+            try:
+                principal, wrote = await principal_for(db, row, credential.agency_id, None)
+            except BaseException:
+                await asyncio.shield(db.close())
+                raise
+            if principal is None:
+                await asyncio.shield(db.close())
+                raise AuthenticationRequiredError("The credential is no longer valid for this agency")
+        ctx = Context(principal, connection=db, request_id=scope_state.get("request_id"), wrote=wrote)
+        try:
+            yield ctx
+            await _commit(ctx)
+            scope_state.setdefault("after_commit", []).extend(ctx.after_commit)
+        except DomainError as err:
+            await (_commit(ctx) if err.keep_changes else asyncio.shield(db.rollback()))
+            raise
+        except BaseException:
+            await asyncio.shield(db.rollback())
+            raise
+        finally:
+            if ctx.has_session:
+                await asyncio.shield(ctx.session.close())
+            await asyncio.shield(db.close())
+
+
+async def provide_context_opener(request: Request[Any, Any, Any]) -> ContextOpener:
+    if "credential" not in request.scope["state"]:  # a route without `long_body` asked for it
+        raise PermissionDeniedError("This route is not open to any credential")
+    return ContextOpener(request)
 
 
 async def provide_context(request: Request[Any, Any, Any]) -> AsyncGenerator[Context, None]:
@@ -171,14 +232,14 @@ async def provide_session(state: State) -> AsyncGenerator[Any, None]:
         await asyncio.shield(session.close())
 
 
-def requires(action: Action, description: str | None = None) -> dict[str, Any]:
+def requires(action: Action, description: str | None = None, **opt: Any) -> dict[str, Any]:
     """Route decorator arguments: the guard's action, and the same fact stated in the
     OpenAPI description so integrators know which roles and scopes may call it."""
     roles = ", ".join(role.value for role in Role if action in PERMISSIONS[role])
     scope = ACTION_SCOPES[action]
     keys = f"API keys need scope `{scope}`" if scope else "not available to API keys"
     access = f"**Access** ({action.value}): roles {roles}; {keys}."
-    return {"opt": {"action": action}, "description": f"{description}\n\n{access}" if description else access}
+    return {"opt": {"action": action, **opt}, "description": f"{description}\n\n{access}" if description else access}
 
 
 def if_match_version(request: Request[Any, Any, Any]) -> int | None:

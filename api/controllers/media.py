@@ -3,7 +3,6 @@ deletion, and signed public links served without a credential."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
@@ -12,16 +11,15 @@ from uuid import UUID
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar._multipart import parse_content_header
 from litestar.datastructures import State
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.openapi.spec import Operation, OpenAPIMediaType, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter, QueryParameter
 from litestar.response import Stream
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from multipart import MultipartError, MultipartSegment, ParserLimitReached, PushMultipartParser
-from sqlalchemy import text
 
-from api.auth import etag, if_match_version, requires
+from api.auth import ContextOpener, etag, if_match_version, provide_context_opener, requires
 from api.controllers.agencies import ETAG_HEADER, IF_MATCH
 from api.controllers.common import Cursor, Limit, page_out, page_request
 from api.problems import CREATE, DELETE, LIST, READ, SECURED, WRITE, problems
@@ -46,7 +44,6 @@ _FORM_FIELDS = {"file", "tags", "alt_text"}
 _FORM_OVERHEAD = (len(_FORM_FIELDS) + s.MAX_TAGS) * (_MAX_TEXT_PART + 1024)
 # The request's transaction stays open while a big upload streams in; a query now and then
 # keeps PostgreSQL's idle-in-transaction timeout (60 s) from ending it mid-upload.
-_KEEPALIVE_SECONDS = 20
 
 
 def media_storage(state: State) -> Storage:
@@ -101,7 +98,7 @@ class _Part:
     data: bytearray
 
 
-async def read_upload(request: Request[Any, Any, Any], incoming: IncomingFile, keepalive: Any) -> UploadFields:
+async def read_upload(request: Request[Any, Any, Any], incoming: IncomingFile) -> UploadFields:
     """Stream a multipart/form-data body: the file part into `incoming`, the text parts into
     memory (small, bounded). Unknown parts are refused, as unknown JSON fields are."""
     content_type, options = parse_content_header(request.headers.get("content-type", ""))
@@ -111,7 +108,6 @@ async def read_upload(request: Request[Any, Any, Any], incoming: IncomingFile, k
     texts: dict[str, list[str]] = {}
     files = 0
     current: _Part | None = None
-    last_ping = time.monotonic()
     try:
         with PushMultipartParser(boundary, max_segment_count=len(_FORM_FIELDS) + s.MAX_TAGS) as parser:
             async for chunk in request.stream():
@@ -138,9 +134,6 @@ async def read_upload(request: Request[Any, Any, Any], incoming: IncomingFile, k
                         if current.name != "file":
                             texts.setdefault(current.name, []).append(_text(current))
                         current = None
-                if time.monotonic() - last_ping > _KEEPALIVE_SECONDS:
-                    await keepalive()
-                    last_ping = time.monotonic()
     except ParserLimitReached as err:
         raise ValidationFailedError.field("form", f"The form has too many or too large parts: {err}") from None
     except MultipartError as err:
@@ -187,21 +180,27 @@ class BrandMediaController(Controller):
               "The type is read from the file's bytes, never from its name or declared type. Images over "
               "CHORUS_MEDIA_MAX_IMAGE_BYTES and videos over CHORUS_MEDIA_MAX_VIDEO_BYTES are refused with 413 "
               "as soon as they pass the limit. The answer includes image dimensions, video duration and size, "
-              "and how the file fits each network.")),
+              "and how the file fits each network."), long_body=True),
+          dependencies={"open_context": Provide(provide_context_opener)},
           responses=problems(*CREATE, 404, 415), status_code=HTTP_201_CREATED, response_headers=ETAG_HEADER,
           request_max_body_size=None, operation_class=_UploadOperation)
-    async def upload_media(self, ctx: NamedDependency[Context], state: State, request: Request[Any, Any, Any],
-                           brand_id: FromPath[UUID]) -> Response[s.MediaOut]:
-        service = _service(ctx, state)
-        brand = await service.brand_for_upload(brand_id)
+    async def upload_media(self, open_context: NamedDependency[ContextOpener], state: State,
+                           request: Request[Any, Any, Any], brand_id: FromPath[UUID]) -> Response[s.MediaOut]:
+        # No database connection is held while the body arrives: one short transaction to
+        # check the brand before reading anything, one to record the file once it is in.
         settings = state.settings
+        async with open_context() as ctx:
+            await _service(ctx, state).brand_for_upload(brand_id)
         _check_announced_size(request, settings)
         async with IncomingFile(settings.media_incoming_dir(), max_image_bytes=settings.media_max_image_bytes,
                                 max_video_bytes=settings.media_max_video_bytes) as incoming:
-            fields = await read_upload(request, incoming, lambda: ctx.read(text("SELECT 1")))
-            asset = await service.create(brand, incoming, fields)
-        return Response(media_out(asset), status_code=HTTP_201_CREATED, headers={
-            "ETag": etag(asset.version), "Location": f"/v1/media/{asset.id}"})
+            fields = await read_upload(request, incoming)
+            async with open_context() as ctx:
+                service = _service(ctx, state)
+                asset = await service.create(await service.brand_for_upload(brand_id), incoming, fields)
+                out, version = media_out(asset), asset.version
+        return Response(out, status_code=HTTP_201_CREATED, headers={
+            "ETag": etag(version), "Location": f"/v1/media/{asset.id}"})
 
 
 class MediaController(Controller):

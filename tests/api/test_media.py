@@ -479,3 +479,46 @@ async def test_s3_storage_refuses_nothing_there_and_odd_keys(s3_app, tmp_path):
     source.write_bytes(b"x")
     with pytest.raises(ValueError):
         await storage.put("../../etc/passwd", source, "image/png")
+
+
+async def test_no_database_connection_is_held_while_an_upload_arrives(tenant, settings, owner_engine):
+    """A slow upload (a phone on a train, a 1 GB video) must not pin a pooled connection in
+    an open transaction: over real HTTP, the body stalls halfway while we look at PostgreSQL."""
+    import asyncio
+
+    import httpx
+
+    from api.app import create_app
+    from domain.core.settings import APP_DB_ROLE
+    from tests.loopback import serve
+
+    brand = await tenant.brand()
+    data = mf.image("JPEG", (1200, 800)) + b"\xff" * 40_000  # bytes after the image's end are kept, not read
+    boundary = "chorus-test-boundary"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"slow.jpg\"\r\n"
+            "Content-Type: image/jpeg\r\n\r\n").encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    half = len(data) // 2
+    seen: list[int] = []
+
+    async def in_transaction() -> int:
+        async with owner_engine.connect() as conn:
+            return (await conn.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE usename = :role AND state LIKE 'idle in transaction%'"),
+                {"role": APP_DB_ROLE})).scalar()
+
+    async def body():
+        yield head + data[:half]
+        await asyncio.sleep(0.5)  # the server has the headers and half the file, and waits
+        seen.append(await in_transaction())
+        yield data[half:] + tail
+
+    # The first half is past what the middlewares look at before the app (max_body_bytes),
+    # so the handler is running and waiting for the rest while we look.
+    with serve(create_app(replace(settings, max_body_bytes=16_000)), "/healthz") as base:
+        async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+            r = await http.post(f"/v1/brands/{brand['id']}/media", content=body(), headers={
+                **tenant.auth(), "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert r.status_code == 201, r.text
+    assert r.json()["width"] == 1200
+    assert seen == [0], "a connection sat idle in a transaction while the body was arriving"
