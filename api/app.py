@@ -23,6 +23,7 @@ from api.controllers.brands import BrandController, CampaignController
 from api.controllers.calendar import CalendarController, CalendarFeedController
 from api.controllers.briefs import BriefController
 from api.controllers.health import bench_select1, healthz, readyz
+from api.controllers.imports import ImportController
 from api.controllers.media import MEDIA_HANDLERS
 from api.controllers.networks import NetworkController
 from api.controllers.posts import PostController
@@ -34,6 +35,7 @@ from domain.core.db import create_engine, session_factory
 from domain.core.mail import mailer_for
 from domain.core.security import AccessTokens, Passwords
 from domain.core.settings import Settings, get_settings
+from domain.imports.service import drain as imports_drain
 
 API_VERSION = "1.0.0"
 
@@ -50,6 +52,7 @@ TAGS = [
     Tag(name="Calendar", description="The plan by day, posting slots, add to queue, iCalendar feeds, CSV export"),
     Tag(name="Media", description="Each brand's library of images and videos, and signed links to them"),
     Tag(name="Posts", description="Posts with one variant per social account, checked against each network's rules"),
+    Tag(name="Imports", description="Posts in bulk from CSV or JSON: checked row by row, imported all or nothing"),
     Tag(name="Briefs", description="What the designer or video maker should make, and the media they deliver"),
     Tag(name="Health", description="Liveness and readiness"),
 ]
@@ -99,6 +102,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         try:
             yield
         finally:
+            # In-process import jobs end (or are marked failed) before their engine goes.
+            await imports_drain()
             await engine.dispose()
 
     rate_limit = RateLimitConfig(
@@ -123,6 +128,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         *MEDIA_HANDLERS,
         PostController,
         BriefController,
+        ImportController,
         CalendarController,
         CalendarFeedController,
         healthz,
@@ -157,6 +163,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,
         debug=False,
     )
+    _declare_request_bodies(app)
     _declare_closed_objects(app)
     _declare_json_alternatives(app)
     return app
@@ -190,6 +197,35 @@ def _declare_closed_objects(app: Litestar) -> None:
     for name, component in (app.openapi_schema.components.schemas or {}).items():
         if closed.get(name) and isinstance(component, Schema):
             component.additional_properties = False
+
+
+def _declare_request_bodies(app: Litestar) -> None:
+    """A route that reads its body itself, in several media types (opt `request_bodies`:
+    {media type: type}), documents each, with its types among the components."""
+    from litestar._openapi.datastructures import OpenAPIContext
+    from litestar._openapi.schema_generation.schema import SchemaCreator
+    from litestar.openapi.spec import OpenAPIMediaType, RequestBody
+    from litestar.typing import FieldDefinition
+
+    components = app.openapi_schema.components.schemas
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            bodies = handler.opt.get("request_bodies")
+            if not bodies:
+                continue
+            context = OpenAPIContext(openapi_config=app.openapi_config, plugins=app.plugins.openapi)
+            creator = SchemaCreator.from_openapi_context(context, prefer_alias=True)
+            refs = {media: creator.for_field_definition(FieldDefinition.from_annotation(body))
+                    for media, body in bodies.items()}
+            for name, schema in context.schema_registry.generate_components_schemas().items():
+                existing = components.get(name)
+                if existing is not None and existing.to_schema() != schema.to_schema():
+                    raise RuntimeError(f"two different schemas are named {name} in the document")
+                components.setdefault(name, schema)
+            for method in handler.http_methods:
+                operation = getattr(app.openapi_schema.paths[route.path_format], method.lower())
+                operation.request_body = RequestBody(
+                    required=True, content={media: OpenAPIMediaType(schema=ref) for media, ref in refs.items()})
 
 
 def _declare_json_alternatives(app: Litestar) -> None:

@@ -120,7 +120,7 @@ class NulCharacterMiddleware:
         if scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return
-        limit = scope["litestar_app"].state.settings.max_body_bytes
+        limit = _body_limit(scope)
         body, more, messages = await _read_body(receive, limit)
         if not more and b"\\u0000" in body and _has_nul(body):
             await _send_problem(send, 422, "validation-error", "The request is not valid",
@@ -185,7 +185,7 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send)
             return
 
-        body, more, messages = await _read_body(receive, state.settings.max_body_bytes)
+        body, more, messages = await _read_body(receive, _body_limit(scope))
         if more:
             # Too large: let the app answer 413 from the replayed stream.
             await self.app(scope, _replay(messages, receive), send)
@@ -193,7 +193,7 @@ class IdempotencyMiddleware:
         digest = hashlib.sha256()
         for part in (credential.owner, scope["method"], scope["path"], scope.get("query_string", b"").decode("latin-1")):
             digest.update(part.encode() + b"\0")
-        digest.update(body)
+        digest.update(_without_boundary(headers.get(b"content-type", b""), body))
         fingerprint = digest.hexdigest()
 
         try:
@@ -294,6 +294,23 @@ class IdempotencyMiddleware:
                         updated_at=now(),
                     )
                 )
+
+
+def _body_limit(scope: Scope) -> int:
+    """How much of a body these middlewares read: the app's limit, or a route's own
+    (opt `body_limit`, for uploads they must still see whole, such as imports)."""
+    handler = scope.get("route_handler")
+    own = handler.opt.get("body_limit") if handler is not None else None
+    return int(own or scope["litestar_app"].state.settings.max_body_bytes)
+
+
+def _without_boundary(content_type: bytes, body: bytes) -> bytes:
+    """A multipart body with its boundary taken out: a client retrying an upload draws a new
+    random boundary, and the retry is still the same request."""
+    match = re.search(rb"boundary=\"?([^\";]+)", content_type)
+    if not content_type.lower().startswith(b"multipart/") or not match:
+        return body
+    return body.replace(b"--" + match.group(1), b"--")
 
 
 async def _read_body(receive: Receive, limit: int) -> tuple[bytes, bool, list[Message]]:

@@ -55,8 +55,11 @@ def upgrade() -> None:
     sa.Column('processed_rows', sa.Integer(), nullable=False),
     sa.Column('created_posts', sa.Integer(), nullable=False),
     sa.Column('problems', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('summary', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
     sa.Column('payload', sa.LargeBinary(), nullable=True),
     sa.Column('created_by_id', sa.Uuid(), nullable=True),
+    sa.Column('api_key_id', sa.Uuid(), nullable=True),
+    sa.Column('actor_label', sa.String(length=320), nullable=False),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('agency_id', sa.Uuid(), nullable=False),
@@ -65,9 +68,11 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['agency_id'], ['agencies.id'], name=op.f('fk_import_jobs_agency_id_agencies'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['brand_id'], ['brands.id'], name=op.f('fk_import_jobs_brand_id_brands'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['api_key_id'], ['api_keys.id'], name=op.f('fk_import_jobs_api_key_id_api_keys'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_import_jobs_created_by_id_users'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_import_jobs'))
     )
+    op.create_index('ix_import_jobs_agency_created', 'import_jobs', ['agency_id', 'created_at'], unique=False)
     op.create_index(op.f('ix_import_jobs_agency_id'), 'import_jobs', ['agency_id'], unique=False)
     op.create_index(op.f('ix_import_jobs_brand_id'), 'import_jobs', ['brand_id'], unique=False)
     op.create_table('media_assets',
@@ -286,6 +291,7 @@ def downgrade() -> None:
     op.drop_table('media_assets')
     op.drop_index(op.f('ix_import_jobs_brand_id'), table_name='import_jobs')
     op.drop_index(op.f('ix_import_jobs_agency_id'), table_name='import_jobs')
+    op.drop_index('ix_import_jobs_agency_created', table_name='import_jobs')
     op.drop_table('import_jobs')
     op.drop_index(op.f('ix_calendar_feeds_brand_id'), table_name='calendar_feeds')
     op.drop_index(op.f('ix_calendar_feeds_agency_id'), table_name='calendar_feeds')
