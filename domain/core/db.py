@@ -89,6 +89,9 @@ def _never_pool_an_open_transaction(dbapi_connection: Any, connection_record: An
     raw = getattr(dbapi_connection, "driver_connection", None)
     if raw is not None and not raw.is_closed() and raw.is_in_transaction():
         await_(raw.execute("ROLLBACK"))
+        # And SQLAlchemy's adapter forgets it too, so its next BEGIN starts afresh.
+        if getattr(dbapi_connection, "_transaction", None) is not None:
+            dbapi_connection._transaction = None
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
