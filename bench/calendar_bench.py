@@ -121,8 +121,12 @@ async def seed_plan(owner_url: str, brand_id: str, campaign_id: str | None, firs
                         "created_at": stamp, "updated_at": stamp})
             await conn.execute(insert(Post.__table__), posts)
             await conn.execute(insert(PostVariant.__table__), variants)
-            for table in ("posts", "post_variants", "posting_slots"):
-                await conn.execute(text(f"ANALYZE {table}"))
+        # A database in use has been vacuumed and analysed long since; without this autovacuum
+        # would do it in the middle of the first measurement.
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            for table in ("posts", "post_variants", "posting_slots", "social_accounts"):
+                await conn.execute(text(f"VACUUM (ANALYZE) {table}"))
     finally:
         await engine.dispose()
     return {"posts": POSTS, "variants": POSTS * len(VARIANTS), "ideas": IDEAS, "slots": len(SLOTS)}
@@ -155,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=CONNECTIONS, help=f"concurrent requests ({CONNECTIONS})")
     parser.add_argument("--target-p99", type=float, default=TARGET_P99_MS, help="p99 target in ms (100)")
     parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--pool-size", type=int, default=None,
+                        help="CHORUS_DB_POOL_SIZE for the API (default: --connections, so no request waits for a "
+                             "new PostgreSQL connection; the app's default is 10 plus 10 overflow, opened and "
+                             "closed on demand)")
     parser.add_argument("--profile-server", type=Path, metavar="OUT.prof",
                         help="run the API under cProfile and write its stats here (slows it; for diagnosis only)")
     args = parser.parse_args(argv)
@@ -175,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {line}")
     print(f"  load generator: {f'wrk ({wrk}, 1 thread)' if wrk else 'built-in python asyncio client'}")
     print(f"  plan: {args.rounds} rounds x 3 endpoints, {args.connections} connections, "
-          f"{args.warmup:g}s warm-up + {args.duration:g}s measured each")
+          f"{args.warmup:g}s warm-up + {args.duration:g}s measured each, "
+          f"DB pool {args.pool_size or args.connections} per API process")
     print(flush=True)
 
     pg_server = None
@@ -190,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         ab.log(f"embedded PostgreSQL up in {ab.PGDATA} ({time.monotonic() - started:.1f}s)")
         planned = args.rounds * 3 * (args.warmup + args.duration + 5)
         env, info = ab.seed_and_env(secrets.token_urlsafe(48), owner_url, token_ttl=int(max(900, 2 * planned + 600)))
+        env["CHORUS_DB_POOL_SIZE"] = str(args.pool_size or args.connections)
         first, last = next_quarter(datetime.now(ZONE).date())
         started = time.monotonic()
         counts = asyncio.run(seed_plan(owner_url, info["brand_id"], None, first, last))

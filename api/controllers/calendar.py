@@ -86,7 +86,7 @@ class CalendarController(Controller):
         conflict_window: Annotated[int, QueryParameter(ge=0, le=1440, description="Minutes (default 30)")] =
         rules.DEFAULT_CONFLICT_MINUTES,
     ) -> Response[s.Calendar]:
-        encoded = await CalendarService(ctx).calendar_json(
+        encoded = await CalendarService(ctx).calendar(
             PLANS, brand_ids=brand_id, first=date_from, last=date_to, view=view, on=on, campaign_id=campaign_id,
             network=network, status=status.value if status else None, label=label, conflict_minutes=conflict_window)
         if accepts_gzip(request.headers.get("accept-encoding", "")):

@@ -15,7 +15,8 @@ import io
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from time import monotonic
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -115,17 +116,38 @@ _POST_COLUMNS = (
 )
 
 
-_FINGERPRINT = text("""
-SELECT
-  (SELECT row(count(*), max(p.updated_at), sum(p.version))::text FROM posts p
-    WHERE p.agency_id = :agency AND p.brand_id = ANY(:brands)
-      AND (p.scheduled_at >= :start AND p.scheduled_at < :end OR p.scheduled_at IS NULL)) AS posts,
-  (SELECT row(count(*), max(v.updated_at), sum(hashtext(v.status)))::text
-     FROM posts p JOIN post_variants v ON v.post_id = p.id AND v.agency_id = p.agency_id
-    WHERE p.agency_id = :agency AND p.brand_id = ANY(:brands)
-      AND (p.scheduled_at >= :start AND p.scheduled_at < :end OR p.scheduled_at IS NULL)) AS variants,
-  (SELECT row(count(*), max(s.updated_at))::text FROM posting_slots s
-    WHERE s.agency_id = :agency AND s.brand_id = ANY(:brands)) AS slots
+# The brands asked for (or all those the caller sees) and a fingerprint of their plan, in one
+# round trip: the posts in range and the ideas (count, latest change, versions, statuses) and
+# the slots. Brand names and zones are in the cache key through the brands' versions. Every
+# change made through PostService touches its post (`updated_at`, `version`), variants
+# included. The window is the range widened to whole UTC days on either side, a superset of
+# every zone's local days: never narrower than what is shown.
+_WINDOW = "(p.scheduled_at >= :start AND p.scheduled_at < :end OR p.scheduled_at IS NULL)"
+_BRANDS_AND_PLAN = text(f"""
+WITH b AS (
+  SELECT id, name, slug, time_zone, version FROM brands
+   WHERE agency_id = :agency
+     AND (cardinality(:wanted) = 0 OR id = ANY(:wanted))
+     AND (:visible IS NULL OR id = ANY(:visible))
+)
+SELECT b.id, b.name, b.slug, b.time_zone, b.version, f.plan
+  FROM b CROSS JOIN (SELECT row(
+    (SELECT row(count(*), max(p.updated_at), sum(p.version), sum(hashtext(p.status))) FROM posts p
+      WHERE p.agency_id = :agency AND p.brand_id IN (SELECT id FROM b) AND {_WINDOW}),
+    (SELECT row(count(*), max(s.updated_at)) FROM posting_slots s
+      WHERE s.agency_id = :agency AND s.brand_id IN (SELECT id FROM b))
+  )::text AS plan) f
+ ORDER BY b.name, b.id
+""").bindparams(bindparam("agency", type_=Uuid), bindparam("wanted", type_=ARRAY(Uuid)),
+                bindparam("visible", type_=ARRAY(Uuid)), bindparam("start", type_=DateTime(timezone=True)),
+                bindparam("end", type_=DateTime(timezone=True)))
+# The variants of those posts, for writes that change a variant alone (a publishing worker
+# marking one variant published): about five times the work of the above, so it runs when an
+# answer is built and then at most every `PlanCache.recheck_seconds` per answer.
+_VARIANTS_PLAN = text(f"""
+SELECT row(count(*), max(v.updated_at), sum(hashtext(v.status)))::text
+  FROM posts p JOIN post_variants v ON v.post_id = p.id AND v.agency_id = p.agency_id
+ WHERE p.agency_id = :agency AND p.brand_id = ANY(:brands) AND {_WINDOW}
 """).bindparams(bindparam("agency", type_=Uuid), bindparam("brands", type_=ARRAY(Uuid)),
                 bindparam("start", type_=DateTime(timezone=True)), bindparam("end", type_=DateTime(timezone=True)))
 
@@ -146,36 +168,55 @@ class Encoded:
         return self._gzipped
 
 
-class PlanCache:
-    """Encoded calendar answers, per process, reused while their fingerprint (one cheap
-    aggregate query, run on every request) is unchanged: a planner, or a whole team, reading
-    the same quarter again costs that query instead of rebuilding thousands of objects.
-    Least recently used answers go first beyond `max_entries` or `max_bytes`."""
+@dataclass
+class _Cached:
+    plan: Any  # the brands-and-posts fingerprint
+    variants: Any  # the variants' fingerprint
+    checked: float  # monotonic time the variants' fingerprint was last compared
+    encoded: Encoded
 
-    def __init__(self, max_entries: int = 256, max_bytes: int = 64 * 1024 * 1024) -> None:
+
+class PlanCache:
+    """Encoded calendar answers, per process, reused while the plan they were built from is
+    unchanged: a planner, or a whole team, reading the same quarter again costs one small
+    aggregate query instead of rebuilding thousands of objects. Changes made through the
+    API show at once; a write that changes a variant without touching its post shows within
+    `recheck_seconds`. Least recently used answers go first beyond `max_entries` or `max_bytes`."""
+
+    def __init__(self, max_entries: int = 256, max_bytes: int = 64 * 1024 * 1024,
+                 recheck_seconds: float = 5.0) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
-        self._entries: OrderedDict[Any, tuple[tuple[Any, ...], Encoded]] = OrderedDict()
+        self.recheck_seconds = recheck_seconds
+        self._entries: OrderedDict[Any, _Cached] = OrderedDict()
         self._bytes = 0
 
-    def get(self, key: Any, fingerprint: tuple[Any, ...]) -> Encoded | None:
+    def get(self, key: Any, plan: Any) -> _Cached | None:
         entry = self._entries.get(key)
-        if entry is None or entry[0] != fingerprint:
+        if entry is None or entry.plan != plan:
             return None
         self._entries.move_to_end(key)
-        return entry[1]
+        return entry
 
-    def put(self, key: Any, fingerprint: tuple[Any, ...], encoded: Encoded) -> None:
+    def due(self, entry: _Cached) -> bool:
+        return monotonic() - entry.checked >= self.recheck_seconds
+
+    def put(self, key: Any, entry: _Cached) -> None:
         old = self._entries.pop(key, None)
         if old is not None:
-            self._bytes -= len(old[1].body)
-        if len(encoded.body) > self.max_bytes:
+            self._bytes -= len(old.encoded.body)
+        if len(entry.encoded.body) > self.max_bytes:
             return
-        self._entries[key] = (fingerprint, encoded)
-        self._bytes += len(encoded.body)
+        self._entries[key] = entry
+        self._bytes += len(entry.encoded.body)
         while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
-            _, (_, dropped) = self._entries.popitem(last=False)
-            self._bytes -= len(dropped.body)
+            _, dropped = self._entries.popitem(last=False)
+            self._bytes -= len(dropped.encoded.body)
+
+
+def _window(first: date, last: date) -> dict[str, datetime]:
+    return {"start": datetime.combine(first - timedelta(days=1), time(0), tzinfo=UTC),
+            "end": datetime.combine(last + timedelta(days=2), time(0), tzinfo=UTC)}
 
 
 def _today(brands: Sequence[BrandRow]) -> date:
@@ -188,44 +229,50 @@ class CalendarService:
 
     # --- reading the plan ------------------------------------------------------------------
 
-    async def calendar(self, *, brand_ids: Sequence[UUID] | None, first: date | None, last: date | None,
-                       view: View | None, on: date | None, campaign_id: UUID | None = None,
+    async def calendar(self, cache: PlanCache | None, *, brand_ids: Sequence[UUID] | None, first: date | None,
+                       last: date | None, view: View | None, on: date | None, campaign_id: UUID | None = None,
                        network: Network | None = None, status: str | None = None, label: str | None = None,
-                       conflict_minutes: int = rules.DEFAULT_CONFLICT_MINUTES) -> s.Calendar:
+                       conflict_minutes: int = rules.DEFAULT_CONFLICT_MINUTES) -> Encoded:
+        """The calendar, encoded (a busy quarter is about a megabyte of JSON); from `cache`
+        while the plan it was built from is unchanged."""
         self.ctx.require(Action.POSTS_READ)
-        brands = await self._brands(brand_ids)
-        first, last = resolve_range(first, last, view, on, _today(brands))
-        label = label.strip().lower() if label else None
-        return await self._build(brands, first, last, campaign_id, network, status, label, conflict_minutes)
-
-    async def calendar_json(self, cache: PlanCache | None, *, brand_ids: Sequence[UUID] | None, first: date | None,
-                            last: date | None, view: View | None, on: date | None, campaign_id: UUID | None = None,
-                            network: Network | None = None, status: str | None = None, label: str | None = None,
-                            conflict_minutes: int = rules.DEFAULT_CONFLICT_MINUTES) -> Encoded:
-        """The calendar, encoded; from `cache` while the plan it was built from is unchanged."""
-        self.ctx.require(Action.POSTS_READ)
-        brands = await self._brands(brand_ids)
-        first, last = resolve_range(first, last, view, on, _today(brands))
+        # "Today" is the first brand's; only a range around today needs the brands first.
+        today = _today(await self._brands(brand_ids)) if first is None and last is None and on is None else None
+        first, last = resolve_range(first, last, view, on, today or date.today())
+        brands, plan = await self._brands_and_plan(brand_ids, first, last)
         args = (campaign_id, network, status, label.strip().lower() if label else None, conflict_minutes)
         if cache is None or not brands:
             return Encoded(msgspec.json.encode(await self._build(brands, first, last, *args)))
         key = (self.ctx.agency_id, tuple((b.id, b.version) for b in brands), first, last, *args)
-        fingerprint = await self._fingerprint(brands, first, last)
-        encoded = cache.get(key, fingerprint)
-        if encoded is None:
-            # Built after the fingerprint was read, so never older than what it vouches for.
-            encoded = Encoded(msgspec.json.encode(await self._build(brands, first, last, *args)))
-            cache.put(key, fingerprint, encoded)
-        return encoded
+        entry = cache.get(key, plan)
+        if entry is not None and cache.due(entry):
+            variants = await self._variants_plan(brands, first, last)
+            if variants == entry.variants:
+                entry.checked = monotonic()
+            else:
+                entry = None
+        if entry is None:
+            variants = await self._variants_plan(brands, first, last)
+            # Built after the fingerprints were read, so never older than what they vouch for.
+            entry = _Cached(plan, variants, monotonic(),
+                            Encoded(msgspec.json.encode(await self._build(brands, first, last, *args))))
+            cache.put(key, entry)
+        return entry.encoded
 
-    async def _fingerprint(self, brands: Sequence[BrandRow], first: date, last: date) -> tuple[Any, ...]:
-        """Everything the calendar shows changes one of these: the posts in range and the
-        ideas (count, latest change, version sum), their variants (count, latest change, a
-        sum over statuses, which workers may change alone) and the brands' slots."""
-        starts, ends = zip(*(rules.day_bounds(first, last, b.zone) for b in brands), strict=True)
-        row = (await self.ctx.read(_FINGERPRINT, {"agency": self.ctx.agency_id, "brands": [b.id for b in brands],
-                                                   "start": min(starts), "end": max(ends)})).one()
-        return tuple(row)
+    async def _brands_and_plan(self, brand_ids: Sequence[UUID] | None, first: date,
+                               last: date) -> tuple[list[BrandRow], str | None]:
+        wanted = list(dict.fromkeys(brand_ids or ()))
+        visible = self.ctx.principal.brand_ids
+        rows = (await self.ctx.read(_BRANDS_AND_PLAN, {
+            "agency": self.ctx.agency_id, "wanted": wanted, "visible": list(visible) if visible is not None else None,
+            **_window(first, last)})).all()
+        if wanted and len(rows) != len(wanted):
+            raise NotFoundError("No such brand")
+        return [BrandRow(*row[:5]) for row in rows], rows[0].plan if rows else None
+
+    async def _variants_plan(self, brands: Sequence[BrandRow], first: date, last: date) -> Any:
+        return (await self.ctx.read(_VARIANTS_PLAN, {"agency": self.ctx.agency_id, "brands": [b.id for b in brands],
+                                                     **_window(first, last)})).scalar()
 
     async def _build(self, brands: list[BrandRow], first: date, last: date, campaign_id: UUID | None,
                      network: Network | None, status: str | None, label: str | None,

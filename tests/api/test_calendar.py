@@ -476,12 +476,12 @@ async def test_a_repeated_calendar_read_follows_every_change(tenant, plan, owner
     r = await tenant.req("PATCH", f"/v1/posts/{post['id']}", json={"title": "After"})
     assert r.status_code == 200
     assert (await _calendar(tenant, **week))["days"][1]["posts"][0]["title"] == "After"
-    # A worker changing a variant's status alone (no stamp, no version) still shows.
+    # A status written on the post alone (a worker's Core update, no stamp, no version) shows too.
     async with owner_engine.begin() as conn:
-        await conn.execute(text("UPDATE post_variants SET status = 'publishing' WHERE post_id = :p"), {"p": post["id"]})
-    assert (await _calendar(tenant, **week))["days"][1]["posts"][0]["variants"][0]["status"] == "publishing"
+        await conn.execute(text("UPDATE posts SET status = 'publishing' WHERE id = :p"), {"p": post["id"]})
+    assert (await _calendar(tenant, **week))["days"][1]["posts"][0]["status"] == "publishing"
     async with owner_engine.begin() as conn:
-        await conn.execute(text("UPDATE post_variants SET status = 'draft' WHERE post_id = :p"), {"p": post["id"]})
+        await conn.execute(text("UPDATE posts SET status = 'draft' WHERE id = :p"), {"p": post["id"]})
     await tenant.req("PUT", f"/v1/brands/{brand['id']}/posting-slots", json={"slots": [
         {"network": "x", "weekday": 3, "local_time": "10:00"}]})
     assert [len(d["slots"]) for d in (await _calendar(tenant, **week))["days"]] == [0, 0, 1, 0, 0, 0, 0]
@@ -499,6 +499,29 @@ async def test_a_repeated_calendar_read_follows_every_change(tenant, plan, owner
     moved = await _calendar(tenant, **week)
     assert moved["brands"][0]["time_zone"] == "America/New_York"
     assert moved["days"][1]["posts"][0]["local_time"] == "05:00"
+
+
+async def test_a_variant_changed_alone_shows_at_the_next_recheck(tenant, plan, owner_engine):
+    """A write that changes one variant without touching its post (a publishing worker) is
+    found by the variants' fingerprint, compared at most every `recheck_seconds`."""
+    from sqlalchemy import text
+
+    from api.controllers.calendar import PLANS
+
+    brand, accounts = plan
+    week = {"brand_id": brand["id"], "from": "2027-01-04", "to": "2027-01-10"}
+    post = await _post(tenant, brand["id"], accounts, "2027-01-05T10:00:00Z")
+    assert (await _calendar(tenant, **week))["days"][1]["posts"][0]["variants"][0]["status"] == "draft"
+    async with owner_engine.begin() as conn:
+        await conn.execute(text("UPDATE post_variants SET status = 'publishing' WHERE post_id = :p"), {"p": post["id"]})
+    before = PLANS.recheck_seconds
+    try:
+        PLANS.recheck_seconds = 3600
+        assert (await _calendar(tenant, **week))["days"][1]["posts"][0]["variants"][0]["status"] == "draft"
+        PLANS.recheck_seconds = 0
+        assert (await _calendar(tenant, **week))["days"][1]["posts"][0]["variants"][0]["status"] == "publishing"
+    finally:
+        PLANS.recheck_seconds = before
 
 
 async def test_the_calendar_is_gzipped_for_clients_that_ask(tenant, plan):
