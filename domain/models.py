@@ -1,6 +1,7 @@
 """Every model, imported once so the metadata is complete (Alembic checks, tests)."""
 
 from domain.agencies.models import Agency, ApiKey, AuditEvent, AuthSession, IdempotencyRecord, Invitation, Membership, User
+from domain.approvals.models import ApprovalDecision, ApprovalRequest, ApprovalWorkflow, PostComment, ShareLink, ShareReviewer
 from domain.brands.models import Brand, Campaign
 from domain.calendar.models import CalendarFeed, PostingSlot
 from domain.content.models import Brief, Post, PostRevision, PostVariant, PostVariantMedia
@@ -8,8 +9,10 @@ from domain.core.db import metadata
 from domain.imports.models import ImportJob
 from domain.media.models import MediaAsset
 from domain.networks.models import NetworkApp, OAuthLink, SocialAccount
+from domain.notifications.models import Notification
 
 __all__ = [
+    "ApprovalDecision", "ApprovalRequest", "ApprovalWorkflow", "Notification", "PostComment", "ShareLink", "ShareReviewer",
     "Agency", "ApiKey", "AuditEvent", "AuthSession", "Brand", "Brief", "CalendarFeed", "Campaign", "IdempotencyRecord",
     "ImportJob", "Invitation", "MediaAsset", "Membership", "NetworkApp", "OAuthLink", "Post", "PostRevision",
     "PostVariant", "PostVariantMedia", "PostingSlot", "SocialAccount", "User", "metadata",
