@@ -19,6 +19,7 @@ from litestar.openapi.spec import Components, Schema, SecurityScheme, Server, Ta
 from api.auth import authorize, provide_context
 from api.controllers.agencies import AgencyController, ApiKeyController, AuditController, InvitationController, MemberController
 from api.controllers.auth import AuthController, InvitationAcceptController
+from api.controllers.approvals import ApprovalController
 from api.controllers.brands import BrandController, CampaignController
 from api.controllers.calendar import CalendarController, CalendarFeedController
 from api.controllers.briefs import BriefController
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         OAuthCallbackController,
         *MEDIA_HANDLERS,
         PostController,
+        ApprovalController,
         BriefController,
         ImportController,
         CalendarController,

@@ -85,6 +85,14 @@ class VariantOut(msgspec.Struct, kw_only=True):
     published_at: datetime | None
 
 
+class ReviewOut(msgspec.Struct, kw_only=True):
+    """What this call did to the post's approval (brands with an approval workflow)."""
+
+    request_id: UUID | None
+    status: str  # pending: sent (back) to review; approved: scheduled on an approval; superseded
+    message: str
+
+
 class PostOut(msgspec.Struct, kw_only=True):
     id: UUID
     brand_id: UUID
@@ -104,6 +112,9 @@ class PostOut(msgspec.Struct, kw_only=True):
     version: int
     created_at: datetime
     updated_at: datetime
+    # Set when this call changed the post's review: an edit of an approved or in-review post sent it
+    # back to review, or scheduling sent it for approval first. null otherwise.
+    review: ReviewOut | None = None
 
 
 class PostPage(msgspec.Struct, kw_only=True):

@@ -74,6 +74,8 @@ class Loaded:
     post: Post
     variants: list[PostVariant]
     media: dict[UUID, list[PostVariantMedia]]
+    # What the change did to the post's approval (domain/approvals/service.py Review), if anything.
+    review: Any = None
 
 
 def post_out(loaded: Loaded) -> s.PostOut:
@@ -97,6 +99,8 @@ def post_out(loaded: Loaded) -> s.PostOut:
             for v in variants
         ],
         version=post.version, created_at=post.created_at, updated_at=post.updated_at,
+        review=s.ReviewOut(request_id=loaded.review.request_id, status=loaded.review.status,
+                           message=loaded.review.message) if loaded.review else None,
     )
 
 
@@ -285,6 +289,18 @@ class PostService:
             raise PostNotReadyError("The post has no variant: add one per social account to publish to",
                                     errors=[{"field": "variants", "message": "at least one variant is needed"}])
         brand = await self._brand(post.brand_id)
+        from domain.approvals.service import ApprovalService, workflow_of
+
+        if await workflow_of(self.ctx, brand.id) is not None:
+            # Approvals: scheduling sends the post for approval first, unless the current
+            # content is already approved (then it is scheduled now).
+            await self._settle(loaded, brand, require_ready=True)
+            review = await ApprovalService(self.ctx).schedule_with_workflow(loaded)
+            loaded.review = review
+            await self.session.flush()
+            await self.ctx.audit("post.scheduled", "post", post.id, {"scheduled_at": post.scheduled_at,
+                                                                     "review": review.status})
+            return loaded
         for variant in loaded.variants:
             if variant.status in (VariantStatus.DRAFT, VariantStatus.APPROVED, VariantStatus.FAILED,
                                   VariantStatus.IN_REVIEW):
@@ -491,9 +507,19 @@ class PostService:
             self.session.add(PostRevision(
                 agency_id=self.ctx.agency_id, post_id=post.id, number=post.revision, content_hash=digest,
                 snapshot=snapshot, author_id=self.ctx.principal.user_id, author_label=self.ctx.principal.label))
+        changed = bool(post.content_hash) and post.content_hash != digest
         post.content_hash = digest
         post.updated_at = now()  # the post's version moves with any change to its variants
         await self.session.flush()
+        if changed:
+            # An approval binds to the content it saw: the approvals context supersedes it and,
+            # with a workflow, sends the new revision back to review.
+            from domain.approvals.service import ApprovalService
+
+            review = await ApprovalService(self.ctx).content_changed(loaded)
+            if review is not None:
+                loaded.review = review
+                await self.session.flush()
 
     def _snapshot(self, loaded: Loaded) -> dict[str, Any]:
         post = loaded.post
