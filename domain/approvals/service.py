@@ -765,7 +765,7 @@ class CommentService:
             if parent is None or parent.post_id != post.id or (client and parent.visibility != "client"):
                 raise ValidationFailedError.field("parent_id", "No such comment on this post")
         if variant_id is not None:
-            variant = await self.session.scalar(self.ctx.select(PostVariant.id).where(
+            variant = await self.session.scalar(self.ctx.select(PostVariant, PostVariant.id).where(
                 PostVariant.id == variant_id, PostVariant.post_id == post.id))
             if variant is None:
                 raise ValidationFailedError.field("variant_id", "No such variant on this post")
