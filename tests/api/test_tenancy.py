@@ -20,9 +20,12 @@ BODIES = {
     "/v1/briefs/{brief_id}/deliveries": {"media_ids": [str(uuid.uuid4())]},
     "/v1/brands/{brand_id}/posting-slots": {"slots": [{"network": "x", "weekday": 1, "local_time": "09:00"}]},
     "/v1/posts/{post_id}/reschedule": {"scheduled_at": "2030-01-01T09:00:00Z"},
+    "/v1/brands/{brand_id}/approval-workflow": {"steps": [{"name": "Client", "kind": "client"}]},
+    "/v1/approval-requests/{request_id}/decisions": {"decision": "approve"},
+    "/v1/posts/{post_id}/comments": {"body": "hi"},
 }
 ID_PARAMS = {"brand_id", "campaign_id", "member_id", "invitation_id", "key_id", "link_id", "account_id", "post_id",
-             "variant_id", "number", "brief_id", "media_id", "feed_id", "import_id"}
+             "variant_id", "number", "brief_id", "media_id", "feed_id", "import_id", "request_id"}
 
 
 async def _objects(tenant, owner_engine=None, settings=None) -> dict[str, str]:
@@ -40,9 +43,12 @@ async def _objects(tenant, owner_engine=None, settings=None) -> dict[str, str]:
     media = (await tenant.client.post(f"/v1/brands/{brand['id']}/media", headers=tenant.auth(),
                                       files={"file": ("a.png", image("PNG", (8, 8)), "image/png")})).json()
     feed = (await tenant.req("POST", f"/v1/brands/{brand['id']}/calendar-feeds", json={})).json()
+    await tenant.req("PUT", f"/v1/brands/{brand['id']}/approval-workflow", json={
+        "steps": [{"name": "Owner", "kind": "internal", "roles": ["owner"]}]})
+    approval = (await tenant.req("POST", f"/v1/posts/{post['id']}/submit", json={})).json()
     upload = await tenant.client.post(f"/v1/brands/{brand['id']}/imports", headers=tenant.auth(),
                                       files={"file": ("posts.csv", b"account,text\nx:h,hi\n", "text/csv")})
-    return {"import_id": upload.json()["id"], "feed_id": feed["id"], "media_id": media["id"], "brand_id": brand["id"], "campaign_id": campaign["id"], "member_id": member["id"],
+    return {"request_id": approval["id"], "import_id": upload.json()["id"], "feed_id": feed["id"], "media_id": media["id"], "brand_id": brand["id"], "campaign_id": campaign["id"], "member_id": member["id"],
             "invitation_id": invitation["id"], "key_id": key["id"], "link_id": link["link_id"], "account_id": account_id,
             "post_id": post["id"], "variant_id": post["variants"][0]["id"], "number": "1",
             "brief_id": (await tenant.req("POST", f"/v1/brands/{brand['id']}/briefs", json={
