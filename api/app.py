@@ -27,16 +27,18 @@ from api.controllers.health import bench_select1, healthz, readyz
 from api.controllers.imports import ImportController
 from api.controllers.media import MEDIA_HANDLERS
 from api.controllers.networks import NetworkController
+from api.controllers.notifications import NotificationController
 from api.controllers.posts import PostController
 from api.controllers.social_accounts import NetworkAppController, OAuthCallbackController, SocialAccountController
 from api.middleware import IdempotencyMiddleware, NulCharacterMiddleware, RequestContextMiddleware
 from api.problems import EXCEPTION_HANDLERS, PROBLEM_JSON
-from domain.core import logs
+from domain.core import jobs, logs
 from domain.core.db import create_engine, session_factory
 from domain.core.mail import mailer_for
 from domain.core.security import AccessTokens, Passwords
 from domain.core.settings import Settings, get_settings
 from domain.imports.service import drain as imports_drain
+from workers.broker import build_broker, close_broker, sender_for
 
 API_VERSION = "1.0.0"
 
@@ -100,12 +102,21 @@ def create_app(settings: Settings | None = None) -> Litestar:
         )
         app.state.engine = engine
         app.state.session_factory = session_factory(engine)
+        # Background jobs buffered by requests go to this broker once they commit.
+        broker = build_broker(settings)
+        sender = sender_for(broker)
+        app.state.broker = broker
+        previous_sender = jobs.current_sender()
+        jobs.use_sender(sender)
         try:
             yield
         finally:
             # In-process import jobs end (or are marked failed) before their engine goes.
             await imports_drain()
             await engine.dispose()
+            if jobs.current_sender() is sender:
+                jobs.use_sender(previous_sender)
+            close_broker(broker)
 
     rate_limit = RateLimitConfig(
         rate_limit=("minute", settings.auth_rate_limit_per_minute),
@@ -133,6 +144,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ImportController,
         CalendarController,
         CalendarFeedController,
+        NotificationController,
         healthz,
         readyz,
     ]

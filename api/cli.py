@@ -1,4 +1,4 @@
-"""The `chorus` command: run, db upgrade, seed, openapi."""
+"""The `chorus` command: run, worker, db upgrade, seed, openapi."""
 
 from __future__ import annotations
 
@@ -107,6 +107,26 @@ def _with_sandbox(settings: Settings) -> Settings:
     return _reload()
 
 
+def cmd_worker(settings: Settings, threads: int | None = None) -> None:
+    import signal
+    import threading
+
+    from workers.broker import InProcessWorker
+
+    worker = InProcessWorker(settings, threads)
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    worker.start()
+    queues = ", ".join(sorted(worker.broker.get_declared_queues()))
+    print(f"• worker running ({threads or settings.worker_threads} threads; queues: {queues}); Ctrl-C stops it")
+    try:
+        stopping.wait()
+    finally:
+        worker.stop()
+        print("• worker stopped")
+
+
 def cmd_run(settings: Settings, reload_code: bool = False) -> None:
     import uvicorn
 
@@ -115,20 +135,32 @@ def cmd_run(settings: Settings, reload_code: bool = False) -> None:
     settings = _with_sandbox(settings)
     cmd_db_upgrade(settings)
     cmd_seed(settings)
+    # The worker runs in this process beside the API: one command, one Ctrl-C.
+    from workers.broker import InProcessWorker
+
+    worker = InProcessWorker(settings)
+    worker.start()
+    print(f"• worker running beside the API ({settings.worker_threads} threads)")
     base = f"http://{settings.host}:{settings.port}"
     print(f"• Chorus API on {base}   docs: {base}/docs   OpenAPI: {base}/docs/openapi.json")
     if settings.mount_sandbox:
         print(f"• network sandbox at {base}/sandbox: linking an account signs in as a sandbox test user")
     if not settings.smtp_url:
-        print(f"• emails (invitations) are written to {settings.data_dir / 'outbox'}; set CHORUS_SMTP_URL to send them")
+        print(f"• emails (invitations, notifications) are written to {settings.data_dir / 'outbox'}; "
+              "set CHORUS_SMTP_URL to send them")
     print("  Ctrl-C stops everything this command started.")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
+    try:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
+    finally:
+        worker.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="chorus", description="Chorus API")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="migrate, seed the demo agency and serve the API")
+    sub.add_parser("run", help="migrate, seed the demo agency, serve the API and run the worker")
+    worker = sub.add_parser("worker", help="run the background jobs (dramatiq actors)")
+    worker.add_argument("--threads", type=int, default=None, help="worker threads (default CHORUS_WORKER_THREADS)")
     db = sub.add_parser("db", help="database commands")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     up = db_sub.add_parser("upgrade", help="apply migrations to CHORUS_DATABASE_URL")
@@ -156,6 +188,8 @@ def main(argv: list[str] | None = None) -> None:
     settings = _ensure_secret(_ensure_database(settings))
     if args.command == "run":
         cmd_run(settings)
+    elif args.command == "worker":
+        cmd_worker(settings, args.threads)
     elif args.command == "db":
         cmd_db_upgrade(settings, args.revision)
     elif args.command == "seed":

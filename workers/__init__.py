@@ -1,0 +1,2 @@
+"""Background jobs (dramatiq): broker.py builds the broker and wraps actors; one module
+per context holds its actors."""

@@ -34,11 +34,13 @@ class Action(StrEnum):
     MEDIA_READ = "media:read"
     MEDIA_WRITE = "media:write"
     SCHEDULE_WRITE = "schedule:write"  # posting slots and calendar feeds
+    # Reading one's own in-app feed and marking it read; people only (no API-key scope).
+    NOTIFICATIONS_READ = "notifications:read"
 
 
 _READ_ONLY = frozenset(
     {Action.AGENCY_READ, Action.MEMBERS_READ, Action.BRANDS_READ, Action.CAMPAIGNS_READ, Action.ACCOUNTS_READ,
-     Action.POSTS_READ, Action.MEDIA_READ}
+     Action.POSTS_READ, Action.MEDIA_READ, Action.NOTIFICATIONS_READ}
 )
 
 PERMISSIONS: dict[Role, frozenset[Action]] = {
@@ -69,6 +71,7 @@ ACTION_SCOPES: dict[Action, str | None] = {
     Action.MEDIA_READ: "media:read",
     Action.MEDIA_WRITE: "media:write",
     Action.SCHEDULE_WRITE: "schedule:write",
+    Action.NOTIFICATIONS_READ: None,
 }
 
 SCOPES: frozenset[str] = frozenset(s for s in ACTION_SCOPES.values() if s)

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from domain.agencies.rules import Action, Principal
 from domain.core.db import TENANT_READY_KEY
 from domain.core.errors import NotFoundError, PermissionDeniedError
+from domain.core.jobs import JobBuffer
 
 
 class Context:
@@ -43,6 +44,7 @@ class Context:
         # Work that must only happen once the transaction is committed (emails, later
         # jobs); dropped on rollback.
         self.after_commit: list[Callable[[], Awaitable[None]]] = []
+        self._jobs: JobBuffer | None = None
 
     @property
     def session(self) -> AsyncSession:
@@ -54,6 +56,13 @@ class Context:
                 info={TENANT_READY_KEY: True},
             )
         return self._session
+
+    @property
+    def jobs(self) -> JobBuffer:
+        """Background jobs sent once this transaction commits (dropped on rollback)."""
+        if self._jobs is None:
+            self._jobs = JobBuffer(self.after_commit, self.principal.agency_id)
+        return self._jobs
 
     @property
     def has_session(self) -> bool:

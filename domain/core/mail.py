@@ -20,6 +20,8 @@ class Email:
     to: str
     subject: str
     text: str
+    # With an HTML part the message is multipart/alternative (text first, HTML preferred).
+    html: str | None = None
 
 
 class Mailer(Protocol):
@@ -30,10 +32,13 @@ def _message(email: Email, sender: str) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
     message["To"] = email.to
-    message["Subject"] = email.subject
+    # A header never carries a line break, whatever a title held.
+    message["Subject"] = " ".join(email.subject.split())
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[-1].strip(">"))
     message.set_content(email.text)
+    if email.html is not None:
+        message.add_alternative(email.html, subtype="html")
     return message
 
 

@@ -65,6 +65,12 @@ class Settings:
     # Serve the network sandbox from this process under /sandbox (development: `make run`).
     mount_sandbox: bool = False
     mail_from: str = "Chorus <no-reply@chorus.local>"
+    # Background jobs: unset or postgresql://... -> dramatiq-postgres (unset: the app's own
+    # database, as the app role); redis://... or amqp://... for larger installations.
+    broker_url: str | None = None
+    worker_threads: int = 4
+    # The agency-facing web app; emails link to posts under it when set (no link otherwise).
+    frontend_base_url: str | None = None
     # The media library: where the bytes live (`local` under media_dir, or `s3`), how big a
     # file may be, and how long a signed public link to one lives at most.
     media_storage: str = "local"
@@ -111,6 +117,9 @@ class Settings:
             mount_sandbox=_bool("MOUNT_SANDBOX", False),
             network_timeout_seconds=float(_env("NETWORK_TIMEOUT", "10")),  # type: ignore[arg-type]
             mail_from=_env("MAIL_FROM", "Chorus <no-reply@chorus.local>"),  # type: ignore[arg-type]
+            broker_url=_env("BROKER_URL"),
+            worker_threads=_int("WORKER_THREADS", 4),
+            frontend_base_url=_env("FRONTEND_BASE_URL"),
             media_storage=_env("MEDIA_STORAGE", "local"),  # type: ignore[arg-type]
             media_dir=Path(_env("MEDIA_DIR")) if _env("MEDIA_DIR") else None,  # type: ignore[arg-type]
             media_s3_endpoint_url=_env("MEDIA_S3_ENDPOINT_URL"),
@@ -135,6 +144,13 @@ class Settings:
             return to_asyncpg(self.app_database_url)
         # Same server and database, as the non-owner application role.
         return make_url(self.owner_url()).set(username=APP_DB_ROLE, password=None).render_as_string(hide_password=False)
+
+    def broker_database_url(self) -> str:
+        """libpq URL of the PostgreSQL broker: CHORUS_BROKER_URL, else the app's database as
+        the app role (the queue's schema is created by `chorus db upgrade`)."""
+        if self.broker_url:
+            return self.broker_url
+        return make_url(self.app_url()).set(drivername="postgresql").render_as_string(hide_password=False)
 
     def vault(self):  # noqa: ANN201 - domain.core.crypto.Vault, imported lazily
         from domain.core.crypto import Vault

@@ -22,5 +22,7 @@ class Notification(TenantMixin, Base):
     body: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Set by the email job once the message is handed to SMTP: a redelivered job sends nothing.
+    emailed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     __table_args__ = (Index("ix_notifications_agency_user_created", "agency_id", "user_id", "created_at"),)

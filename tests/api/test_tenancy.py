@@ -24,8 +24,18 @@ BODIES = {
     "/v1/approval-requests/{request_id}/decisions": {"decision": "approve"},
     "/v1/posts/{post_id}/comments": {"body": "hi"},
 }
-ID_PARAMS = {"brand_id", "campaign_id", "member_id", "invitation_id", "key_id", "link_id", "account_id", "post_id",
+ID_PARAMS = {"notification_id", "brand_id", "campaign_id", "member_id", "invitation_id", "key_id", "link_id", "account_id", "post_id",
              "variant_id", "number", "brief_id", "media_id", "feed_id", "import_id", "request_id"}
+
+
+async def _notification(tenant, owner_engine) -> str:
+    """A notification for the agency's owner (rows as notify() writes them)."""
+    from tests.api.test_notifications import add_notifications
+
+    members = (await tenant.req("GET", "/v1/members", params={"limit": 200})).json()["items"]
+    owner = next(m["user_id"] for m in members if m["role"] == "owner")
+    [notification_id] = await add_notifications(owner_engine, tenant.agency_id, owner)
+    return notification_id
 
 
 async def _objects(tenant, owner_engine=None, settings=None) -> dict[str, str]:
@@ -48,7 +58,8 @@ async def _objects(tenant, owner_engine=None, settings=None) -> dict[str, str]:
     approval = (await tenant.req("POST", f"/v1/posts/{post['id']}/submit", json={})).json()
     upload = await tenant.client.post(f"/v1/brands/{brand['id']}/imports", headers=tenant.auth(),
                                       files={"file": ("posts.csv", b"account,text\nx:h,hi\n", "text/csv")})
-    return {"request_id": approval["id"], "import_id": upload.json()["id"], "feed_id": feed["id"], "media_id": media["id"], "brand_id": brand["id"], "campaign_id": campaign["id"], "member_id": member["id"],
+    notification_id = await _notification(tenant, owner_engine)
+    return {"notification_id": notification_id, "request_id": approval["id"], "import_id": upload.json()["id"], "feed_id": feed["id"], "media_id": media["id"], "brand_id": brand["id"], "campaign_id": campaign["id"], "member_id": member["id"],
             "invitation_id": invitation["id"], "key_id": key["id"], "link_id": link["link_id"], "account_id": account_id,
             "post_id": post["id"], "variant_id": post["variants"][0]["id"], "number": "1",
             "brief_id": (await tenant.req("POST", f"/v1/brands/{brand['id']}/briefs", json={
