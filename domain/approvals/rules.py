@@ -10,8 +10,11 @@ approval was for another revision); a request left pending too long expires.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
+from uuid import UUID
 
 
 class RequestStatus(StrEnum):
@@ -121,3 +124,27 @@ def step_passes(step: dict[str, object], approvers: set[str]) -> bool:
     if not members:  # `all` over roles alone: the first approval, as no fixed list exists
         return bool(approvers)
     return members <= approvers
+
+
+def awaiting(status: str, steps: list[dict[str, object]], current_step: int) -> str | None:
+    """Who the request waits for: `internal`, `client`, or nobody once decided."""
+    if status != RequestStatus.PENDING or not 0 <= current_step < len(steps):
+        return None
+    return str(steps[current_step].get("kind", StepKind.INTERNAL))
+
+
+def reminder_due(waiting_since: datetime, at: datetime, remind_after_hours: int | None,
+                 reminded_at: datetime | None) -> bool:
+    """One reminder per step: the step has waited `remind_after_hours` and nobody was reminded
+    since it began (a step that moves clears `reminded_at`)."""
+    if remind_after_hours is None or reminded_at is not None:
+        return False
+    return at - waiting_since >= timedelta(hours=remind_after_hours)
+
+
+_MENTION = re.compile(r"@\[([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\]")
+
+
+def mentions_in(body: str) -> list[UUID]:
+    """Members mentioned as @[user-id] in a comment, in order, once each."""
+    return list(dict.fromkeys(UUID(m) for m in _MENTION.findall(body)))

@@ -13,7 +13,6 @@ itself. `is_publishable` is what the publishing worker asks before sending a pos
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -41,8 +40,11 @@ from domain.approvals.rules import (
     StepKind,
     StepRule,
     TransitionError,
+    awaiting,
     event_for,
     may_review,
+    mentions_in,
+    reminder_due,
     step_passes,
     transition,
 )
@@ -64,7 +66,6 @@ REQUEST_SORTS = {
     "updated_at": (ApprovalRequest.updated_at, ApprovalRequest.id),
 }
 COMMENT_SORTS = {"created_at": (PostComment.created_at, PostComment.id)}
-MENTION_RE = re.compile(r"@\[([0-9a-fA-F-]{36})\]")
 
 
 class ApprovalStateError(ConflictError):
@@ -123,12 +124,10 @@ def decision_out(d: ApprovalDecision, steps: list[dict[str, Any]]) -> s.Decision
 
 
 def request_out(req: ApprovalRequest, decisions: list[ApprovalDecision]) -> s.RequestOut:
-    awaiting = None
-    if req.status == RequestStatus.PENDING and 0 <= req.current_step < len(req.steps):
-        awaiting = req.steps[req.current_step].get("kind", "internal")
     return s.RequestOut(
         id=req.id, brand_id=req.brand_id, post_id=req.post_id, revision=req.revision, content_hash=req.content_hash,
-        status=req.status, current_step=req.current_step, awaiting=awaiting, steps=[step_out(x) for x in req.steps],
+        status=req.status, current_step=req.current_step,
+        awaiting=awaiting(req.status, req.steps, req.current_step), steps=[step_out(x) for x in req.steps],
         then_schedule=req.then_schedule, submitted_by_id=req.submitted_by_id, submitted_label=req.submitted_label,
         decided_at=req.decided_at, reminded_at=req.reminded_at, expires_at=req.expires_at,
         decisions=[decision_out(d, req.steps) for d in sorted(decisions, key=lambda d: (d.created_at, d.id))],
@@ -436,13 +435,16 @@ class ApprovalService:
     async def content_changed(self, loaded: Loaded) -> Review | None:
         """Called by PostService when the post's content hash moved. The approval was for
         another revision: a pending or approved request is superseded, and with a workflow
-        the new revision goes back to review by itself."""
+        the new revision goes back to review by itself (so does a post scheduled or approved
+        before the brand had a workflow: it was never approved under it)."""
         post = loaded.post
         live = (await self.session.scalars(self.ctx.select(ApprovalRequest).where(
             ApprovalRequest.post_id == post.id,
             ApprovalRequest.status.in_([RequestStatus.PENDING.value, RequestStatus.APPROVED.value]))
             .with_for_update())).all()
-        if not live:
+        advanced = {VariantStatus.SCHEDULED, VariantStatus.APPROVED, VariantStatus.IN_REVIEW}
+        wf = await workflow_of(self.ctx, post.brand_id)
+        if not live and (wf is None or not any(v.status in advanced for v in loaded.variants)):
             return None
         was_scheduled = any(v.status == VariantStatus.SCHEDULED for v in loaded.variants)
         then_schedule = was_scheduled or any(r.then_schedule for r in live)
@@ -452,8 +454,10 @@ class ApprovalService:
             await self.ctx.audit("approval.superseded", "approval_request", req.id,
                                  {"post_id": post.id, "by_revision": post.revision})
         await self.session.flush()  # frees the one-pending-per-post slot
-        wf = await workflow_of(self.ctx, post.brand_id)
         if wf is None:
+            # No workflow any more: scheduled posts stay scheduled (scheduling approves).
+            self._set_variants(post, loaded.variants, VariantStatus.DRAFT,
+                               only=(VariantStatus.IN_REVIEW, VariantStatus.APPROVED))
             return Review(None, "superseded", "The edit superseded the approval; the brand has no workflow now")
         if any(content_rules.blocking(v.issues or []) for v in loaded.variants):
             self._set_variants(post, loaded.variants, VariantStatus.DRAFT)
@@ -565,7 +569,7 @@ class ApprovalService:
                 # The wait counts from when the current step began (submission, or the last decision).
                 last = await self.session.scalar(self.ctx.select(ApprovalDecision, ApprovalDecision.created_at).where(
                     ApprovalDecision.request_id == req.id).order_by(ApprovalDecision.created_at.desc()).limit(1))
-                if max(req.created_at, last or req.created_at) > at - timedelta(hours=hours):
+                if not reminder_due(max(req.created_at, last or req.created_at), at, hours, req.reminded_at):
                     continue
                 post, _ = await self._post(req.post_id)
                 await self._notify_step(req, post, reminder=True)
@@ -709,7 +713,7 @@ class CommentService:
         principal = self.ctx.principal
         post = await self._post(post_id)
         await self._check_place(post, data.parent_id, data.variant_id, client=False)
-        mentioned = list(dict.fromkeys([*data.mentions, *_mentions_in(data.body)]))
+        mentioned = list(dict.fromkeys([*data.mentions, *mentions_in(data.body)]))
         if mentioned:
             members = await ApprovalService(self.ctx)._members(set(mentioned), brand_id=post.brand_id)
             missing = [m for m in mentioned if m not in members]
@@ -769,14 +773,3 @@ class CommentService:
                 PostVariant.id == variant_id, PostVariant.post_id == post.id))
             if variant is None:
                 raise ValidationFailedError.field("variant_id", "No such variant on this post")
-
-
-def _mentions_in(body: str) -> list[UUID]:
-    out = []
-    for m in MENTION_RE.findall(body):
-        try:
-            out.append(UUID(m))
-        except ValueError:
-            continue
-    return out
-

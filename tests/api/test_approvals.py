@@ -343,6 +343,10 @@ async def test_scheduling_with_a_workflow_sends_for_approval_then_schedules(app_
     assert await publishable(post["id"]) is False
     # The post scheduled before the workflow existed was never approved: it is held too.
     assert await publishable(free["id"]) is False
+    # ... and an edit of it sends it to review under the new workflow.
+    r = await tenant.req("PATCH", f"/v1/posts/{free['id']}/variants/{free['variants'][0]['id']}",
+                         json={"text": "Sin flujo, corregido"})
+    assert r.json()["status"] == "in_review" and r.json()["review"]["status"] == "pending", r.text
     r = await tenant.req("POST", f"/v1/approval-requests/{request_id}/decisions", json={"decision": "approve"})
     assert r.json()["status"] == "approved"
     assert (await tenant.req("GET", f"/v1/posts/{post['id']}")).json()["status"] == "scheduled"
@@ -376,6 +380,9 @@ async def test_an_edit_of_a_post_in_review_resubmits_without_a_workflow_it_only_
     assert (await tenant.req("DELETE", f"/v1/brands/{brand['id']}/approval-workflow")).status_code == 204
     r = await tenant.req("PATCH", f"/v1/posts/{post['id']}", json={"scheduled_at": _later(6).isoformat()})
     assert r.json()["review"]["status"] == "superseded" and r.json()["review"]["request_id"] is None
+    assert r.json()["status"] == "draft"  # no workflow: out of review, to be scheduled (which approves)
+    r = await tenant.req("POST", f"/v1/posts/{post['id']}/schedule", json={})
+    assert r.json()["status"] == "scheduled" and r.json()["review"] is None
 
 
 async def test_reminders_then_expiry(app_engine, tenant, shop, owner_engine):

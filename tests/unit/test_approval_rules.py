@@ -4,6 +4,8 @@ table says, every other one is refused."""
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
 
 import pytest
 
@@ -12,7 +14,10 @@ from domain.approvals.rules import (
     Outcome,
     RequestStatus,
     TransitionError,
+    awaiting,
     may_review,
+    mentions_in,
+    reminder_due,
     step_passes,
     transition,
 )
@@ -69,3 +74,23 @@ def test_step_rules():
     assert step_passes({"rule": "any"}, {"u1"}) and not step_passes({"rule": "any"}, set())
     everyone = {"rule": "all", "member_ids": ["u1", "u2"]}
     assert not step_passes(everyone, {"u1"}) and step_passes(everyone, {"u1", "u2", "u3"})
+
+
+def test_who_a_request_awaits():
+    steps = [{"kind": "internal"}, {"kind": "client"}]
+    assert awaiting("pending", steps, 0) == "internal" and awaiting("pending", steps, 1) == "client"
+    assert awaiting("approved", steps, 1) is None and awaiting("pending", steps, 2) is None
+
+
+def test_one_reminder_per_step_after_the_delay():
+    start = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    assert not reminder_due(start, start + timedelta(hours=23, minutes=59), 24, None)
+    assert reminder_due(start, start + timedelta(hours=24), 24, None)
+    assert not reminder_due(start, start + timedelta(hours=30), 24, start + timedelta(hours=24))
+    assert not reminder_due(start, start + timedelta(days=30), None, None)
+
+
+def test_mentions_are_read_from_the_body_once_each():
+    a, b = uuid4(), uuid4()
+    assert mentions_in(f"@[{a}] mira esto, @[{b}] y @[{a}]") == [a, b]
+    assert mentions_in("@[not-a-uuid] @ [x] email@example.com") == []
