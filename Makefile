@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test setup openapi bench bench-calendar clean
+.PHONY: run worker test setup openapi bench bench-calendar clean
 
 setup: $(STAMP)
 
@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/chorus run
+
+# The background jobs alone (`make run` already runs a worker beside the API).
+worker: $(STAMP)
+	$(BIN)/chorus worker
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -69,6 +69,8 @@ def test_chorus_run_serves_the_demo_and_stops_cleanly(data_dir):
                 break
         text = "".join(output)
         assert "Chorus API on" in text, text
+        # The background worker runs beside the API in the same process (one Ctrl-C for both).
+        assert "worker running beside the API" in text, text
         key = re.search(r"Bearer (chk_\S+)", text).group(1)
         for _ in range(100):
             try:

@@ -93,3 +93,32 @@ async def test_a_member_removed_before_the_job_runs_is_not_emailed(notify_client
     finally:
         running.stop(timeout_ms=5_000)
     assert _notices(smtp_inbox, member["email"]) == []
+
+
+async def test_approval_flow_emails_the_reviewer_then_the_submitter(tenant, owner_engine, settings, smtp_inbox, worker):
+    """The real approvals API: submitting notifies the step's reviewer, deciding notifies the
+    submitter; the worker emails both, each with a link to the post."""
+    from tests.api.test_approvals import new_post, put_workflow
+
+    brand = await tenant.brand()
+    account = await tenant.social_account(owner_engine, settings.vault(), brand["id"], "x")
+    manager_token, manager = await tenant.member("manager")
+    await put_workflow(tenant, brand, [{"name": "Account manager", "kind": "internal",
+                                        "member_ids": [manager["user_id"]]}])
+    post = await new_post(tenant, brand, account, title="Roscón <preventa>")
+    submitted = await tenant.req("POST", f"/v1/posts/{post['id']}/submit", json={})
+    assert submitted.status_code in (200, 201), submitted.text
+
+    [asked] = await eventually(lambda: _notices(smtp_inbox, manager["email"]), what="the reviewer's email")
+    assert "Roscón <preventa>" in asked["Subject"]
+    assert f"https://app.chorus.test/agency/posts/{post['id']}" in asked.get_body(("plain",)).get_content()
+    assert "Roscón &lt;preventa&gt;" in asked.get_body(("html",)).get_content()
+
+    decided = await tenant.req("POST", f"/v1/approval-requests/{submitted.json()['id']}/decisions",
+                               token=manager_token, json={"decision": "approve"})
+    assert decided.status_code in (200, 201), decided.text
+    [told] = await eventually(lambda: _notices(smtp_inbox, tenant.email), what="the submitter's email")
+    assert "An approval request was decided" in told.get_body(("plain",)).get_content()
+    # And both are in the members' feeds, marked emailed.
+    feed = (await tenant.req("GET", "/v1/notifications", token=manager_token)).json()["items"]
+    assert [n["kind"] for n in feed] == ["approval.requested"]
