@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run worker test setup openapi bench bench-calendar clean
+.PHONY: run worker test setup chromium openapi bench bench-calendar clean
 
 setup: $(STAMP)
 
@@ -22,8 +22,17 @@ run: $(STAMP)
 worker: $(STAMP)
 	$(BIN)/chorus worker
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest
+
+# The share page's browser test drives Debian's Chromium. Installed when missing and running
+# as root (CI); otherwise the test fails and says how to install it.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium (apt-get)"; \
+	    apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; \
+	  else echo "chromium is missing: apt-get install -y chromium (the browser test fails without it)"; fi; }
 
 openapi: $(STAMP)
 	$(BIN)/chorus openapi

@@ -15,6 +15,8 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, Schema, SecurityScheme, Server, Tag
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.template.config import TemplateConfig
 
 from api.auth import authorize, provide_context
 from api.controllers.agencies import AgencyController, ApiKeyController, AuditController, InvitationController, MemberController
@@ -29,8 +31,10 @@ from api.controllers.media import MEDIA_HANDLERS
 from api.controllers.networks import NetworkController
 from api.controllers.notifications import NotificationController
 from api.controllers.posts import PostController
+from api.controllers.share_links import ShareLinkController
 from api.controllers.social_accounts import NetworkAppController, OAuthCallbackController, SocialAccountController
 from api.middleware import IdempotencyMiddleware, NulCharacterMiddleware, RequestContextMiddleware
+from api.pages.share import SHARE_HANDLERS, TEMPLATES
 from api.problems import EXCEPTION_HANDLERS, PROBLEM_JSON
 from domain.core import jobs, logs
 from domain.core.db import create_engine, session_factory
@@ -57,6 +61,8 @@ TAGS = [
     Tag(name="Posts", description="Posts with one variant per social account, checked against each network's rules"),
     Tag(name="Imports", description="Posts in bulk from CSV or JSON: checked row by row, imported all or nothing"),
     Tag(name="Briefs", description="What the designer or video maker should make, and the media they deliver"),
+    Tag(name="Share links", description="Links for clients to see posts or a calendar and comment or approve, "
+        "without an account; the same data as JSON for agencies' own portals"),
     Tag(name="Health", description="Liveness and readiness"),
 ]
 
@@ -123,6 +129,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         check_throttle_handler=lambda request: bool(request.route_handler.opt.get("rate_limited")),
         store="rate_limits",
     )
+    share_rate_limit = RateLimitConfig(
+        rate_limit=("minute", settings.share_rate_limit_per_minute),
+        store="share_rate_limits",
+    )
     handlers = [
         # Only the public credential routes are throttled, so the middleware sits on them alone.
         Router(path="/", route_handlers=[AuthController, InvitationAcceptController], middleware=[rate_limit.middleware]),
@@ -144,6 +154,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ImportController,
         CalendarController,
         CalendarFeedController,
+        ShareLinkController,
+        # The whole share-link space, pages and JSON, counts against one limit per client address.
+        Router(path="/", route_handlers=SHARE_HANDLERS, middleware=[share_rate_limit.middleware]),
         NotificationController,
         healthz,
         readyz,
@@ -170,6 +183,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[RequestContextMiddleware, NulCharacterMiddleware, IdempotencyMiddleware],
         openapi_config=openapi_config(),
+        template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
         lifespan=[lifespan],
         state=state,
         request_max_body_size=settings.max_body_bytes,

@@ -124,6 +124,7 @@ def settings(database_url: str, smtp_inbox):
         public_base_url="https://app.chorus.test",
         # Every test signs up from the same address; the limit has a test of its own.
         auth_rate_limit_per_minute=100_000,
+        share_rate_limit_per_minute=100_000,
     )
 
 

@@ -50,6 +50,8 @@ class Settings:
     bench_endpoints: bool = False
     # Sign-up, sign-in, refresh and invitation acceptance, per client address and minute.
     auth_rate_limit_per_minute: int = 30
+    # Requests per minute per client address over the whole share-link space (/share, /v1/shared).
+    share_rate_limit_per_minute: int = 120
     public_base_url: str = "http://127.0.0.1:8000"
     # Vault keys for secrets at rest (tokens, app secrets), newest first, comma-separated.
     encryption_keys: str | None = None
@@ -108,6 +110,7 @@ class Settings:
             log_json=_bool("LOG_JSON", True),
             bench_endpoints=_bool("BENCH_ENDPOINTS", False),
             auth_rate_limit_per_minute=_int("AUTH_RATE_LIMIT_PER_MINUTE", 30),
+            share_rate_limit_per_minute=_int("SHARE_RATE_LIMIT_PER_MINUTE", 120),
             public_base_url=_env("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),  # type: ignore[arg-type]
             encryption_keys=_env("ENCRYPTION_KEYS"),
             smtp_url=_env("SMTP_URL"),

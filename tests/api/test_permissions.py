@@ -43,6 +43,7 @@ async def world(tenant, owner_engine, settings):
     await tenant.req("PUT", f"/v1/brands/{brand['id']}/approval-workflow", json={
         "steps": [{"name": "Owner", "kind": "internal", "roles": ["owner"]}]})
     approval = (await tenant.req("POST", f"/v1/posts/{post['id']}/submit", json={})).json()
+    share = (await tenant.req("POST", f"/v1/brands/{brand['id']}/share-links", json={"posts": [post["id"]]})).json()
     upload = await tenant.client.post(f"/v1/brands/{brand['id']}/imports", headers=tenant.auth(),
                                       files={"file": ("posts.csv", b"account,text\nx:h,hi\n", "text/csv")})
     from tests.api.test_tenancy import _notification
@@ -52,6 +53,7 @@ async def world(tenant, owner_engine, settings):
         "import_id": upload.json()["id"],
         "feed_id": feed["id"],
         "request_id": approval["id"],
+        "share_link_id": share["id"],
         "media_id": media["id"],
         "brief_id": brief["id"],
         "post_id": post["id"],
@@ -101,7 +103,8 @@ async def test_every_route_with_api_key_scopes(app, tenant):
            "invitation_id": str(uuid.uuid4()), "key_id": str(uuid.uuid4()), "link_id": str(uuid.uuid4()),
            "account_id": str(uuid.uuid4()), "network": "x", "post_id": str(uuid.uuid4()),
            "variant_id": str(uuid.uuid4()), "number": "1", "brief_id": str(uuid.uuid4()),
-           "media_id": str(uuid.uuid4()), "feed_id": str(uuid.uuid4()), "notification_id": str(uuid.uuid4()), "import_id": str(uuid.uuid4()), "request_id": str(uuid.uuid4())}
+           "media_id": str(uuid.uuid4()), "feed_id": str(uuid.uuid4()), "import_id": str(uuid.uuid4()), "request_id": str(uuid.uuid4()),
+           "share_link_id": str(uuid.uuid4()), "notification_id": str(uuid.uuid4())}
     for case in api_routes(app):
         action = case.opt["action"]
         needed = ACTION_SCOPES[action]
@@ -118,7 +121,7 @@ async def test_every_route_with_api_key_scopes(app, tenant):
 async def test_no_credential_is_401_on_every_private_route(app, client):
     ids = {p: str(uuid.uuid4()) for p in ["brand_id", "campaign_id", "member_id", "invitation_id", "key_id",
                                           "link_id", "account_id", "post_id", "variant_id", "brief_id",
-                                          "media_id", "feed_id", "notification_id", "import_id", "request_id"]} | {"network": "x",
+                                          "media_id", "feed_id", "import_id", "request_id", "share_link_id", "notification_id"]} | {"network": "x",
                                                                                                  "number": "1"}
     for case in api_routes(app):
         r = await client.request(case.method, case.url(ids), content=b"{not json")

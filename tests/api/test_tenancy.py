@@ -23,9 +23,10 @@ BODIES = {
     "/v1/brands/{brand_id}/approval-workflow": {"steps": [{"name": "Client", "kind": "client"}]},
     "/v1/approval-requests/{request_id}/decisions": {"decision": "approve"},
     "/v1/posts/{post_id}/comments": {"body": "hi"},
+    "/v1/brands/{brand_id}/share-links": {"range": {"from": "2030-01-01", "to": "2030-01-31"}},
 }
 ID_PARAMS = {"notification_id", "brand_id", "campaign_id", "member_id", "invitation_id", "key_id", "link_id", "account_id", "post_id",
-             "variant_id", "number", "brief_id", "media_id", "feed_id", "import_id", "request_id"}
+             "variant_id", "number", "brief_id", "media_id", "feed_id", "import_id", "request_id", "share_link_id"}
 
 
 async def _notification(tenant, owner_engine) -> str:
@@ -56,10 +57,11 @@ async def _objects(tenant, owner_engine=None, settings=None) -> dict[str, str]:
     await tenant.req("PUT", f"/v1/brands/{brand['id']}/approval-workflow", json={
         "steps": [{"name": "Owner", "kind": "internal", "roles": ["owner"]}]})
     approval = (await tenant.req("POST", f"/v1/posts/{post['id']}/submit", json={})).json()
+    share = (await tenant.req("POST", f"/v1/brands/{brand['id']}/share-links", json={"posts": [post["id"]]})).json()
     upload = await tenant.client.post(f"/v1/brands/{brand['id']}/imports", headers=tenant.auth(),
                                       files={"file": ("posts.csv", b"account,text\nx:h,hi\n", "text/csv")})
     notification_id = await _notification(tenant, owner_engine)
-    return {"notification_id": notification_id, "request_id": approval["id"], "import_id": upload.json()["id"], "feed_id": feed["id"], "media_id": media["id"], "brand_id": brand["id"], "campaign_id": campaign["id"], "member_id": member["id"],
+    return {"request_id": approval["id"], "notification_id": notification_id, "share_link_id": share["id"], "import_id": upload.json()["id"], "feed_id": feed["id"], "media_id": media["id"], "brand_id": brand["id"], "campaign_id": campaign["id"], "member_id": member["id"],
             "invitation_id": invitation["id"], "key_id": key["id"], "link_id": link["link_id"], "account_id": account_id,
             "post_id": post["id"], "variant_id": post["variants"][0]["id"], "number": "1",
             "brief_id": (await tenant.req("POST", f"/v1/brands/{brand['id']}/briefs", json={

@@ -41,6 +41,7 @@ def served_api(database_url):
         "CHORUS_SECRET_KEY": uuid.uuid4().hex * 2,
         "CHORUS_ENCRYPTION_KEYS": new_key(),
         "CHORUS_AUTH_RATE_LIMIT_PER_MINUTE": "100000",
+        "CHORUS_SHARE_RATE_LIMIT_PER_MINUTE": "100000",
         "CHORUS_ARGON2_TIME_COST": "1",
         "CHORUS_ARGON2_MEMORY_KIB": "1024",
         "CHORUS_LOG_LEVEL": "WARNING",

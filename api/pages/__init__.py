@@ -1,0 +1,1 @@
+"""Server-rendered pages for people without a Chorus account (the client share page)."""
