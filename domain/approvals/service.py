@@ -332,7 +332,7 @@ class ApprovalService:
 
     async def decide(self, request_id: UUID, data: s.DecisionIn, *, ip: str, user_agent: str) -> ApprovalRequest:
         self.ctx.require(Action.POSTS_READ)
-        req = await self._request(request_id, lock=True)
+        req = await self._locked(request_id)
         principal = self.ctx.principal
         self._check_pending(req)
         step = req.steps[req.current_step]
@@ -352,6 +352,7 @@ class ApprovalService:
                                decision: Decision, comment: str, ip: str, user_agent: str) -> ApprovalRequest:
         """A client reviewer's decision, through a share link the caller has already checked
         (token, expiry, revocation, the approve permission, that the post is on the link)."""
+        await self._lock_post(post_id)
         req = await self._pending(post_id, lock=True)
         if req is None or req.brand_id != share_link.brand_id:
             raise NotAwaitingClientError("The post has no pending approval request")
@@ -418,7 +419,7 @@ class ApprovalService:
 
     async def cancel(self, request_id: UUID) -> ApprovalRequest:
         self.ctx.require(Action.POSTS_WRITE)
-        req = await self._request(request_id, lock=True)
+        req = await self._locked(request_id)
         try:
             outcome = transition(RequestStatus(req.status), Event.CANCEL, step=req.current_step, steps=len(req.steps))
         except TransitionError as exc:
@@ -544,9 +545,14 @@ class ApprovalService:
         at = at or now()
         counts = {"reminded": 0, "expired": 0}
         due = (await self.session.scalars(self.ctx.select(ApprovalRequest).where(
-            ApprovalRequest.status == RequestStatus.PENDING.value, ApprovalRequest.expires_at <= at)
-            .with_for_update(skip_locked=True))).all()
-        for req in due:
+            ApprovalRequest.status == RequestStatus.PENDING.value, ApprovalRequest.expires_at <= at))).all()
+        for found in due:
+            # A post being edited right now is left for the next sweep.
+            if not await self._lock_post(found.post_id, skip_locked=True):
+                continue
+            req = await self._pending(found.post_id, lock=True)
+            if req is None or req.id != found.id:
+                continue
             outcome = transition(RequestStatus(req.status), Event.EXPIRE, step=req.current_step, steps=len(req.steps))
             req.status, req.decided_at = outcome.status.value, at
             post, variants = await self._post(req.post_id)
@@ -594,7 +600,21 @@ class ApprovalService:
     async def _pending(self, post_id: UUID, *, lock: bool = False) -> ApprovalRequest | None:
         stmt = self.ctx.select(ApprovalRequest).where(ApprovalRequest.post_id == post_id,
                                                       ApprovalRequest.status == RequestStatus.PENDING.value)
-        return await self.session.scalar(stmt.with_for_update() if lock else stmt)
+        if lock:
+            stmt = stmt.with_for_update().execution_options(populate_existing=True)
+        return await self.session.scalar(stmt)
+
+    async def _lock_post(self, post_id: UUID, *, skip_locked: bool = False) -> bool:
+        """Lock order: the post, then its requests (as PostService's edits do), so a decision
+        and an edit of the same post wait for each other instead of deadlocking."""
+        stmt = self.ctx.select(Post, Post.id).where(Post.id == post_id).with_for_update(skip_locked=skip_locked)
+        return await self.session.scalar(stmt) is not None
+
+    async def _locked(self, request_id: UUID) -> ApprovalRequest:
+        req = await self._request(request_id)
+        await self._lock_post(req.post_id)
+        stmt = self.ctx.select(ApprovalRequest).where(ApprovalRequest.id == req.id).with_for_update()
+        return (await self.session.scalars(stmt.execution_options(populate_existing=True))).one()
 
     def _check_pending(self, req: ApprovalRequest) -> None:
         if req.status != RequestStatus.PENDING:

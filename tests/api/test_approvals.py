@@ -273,13 +273,21 @@ async def test_rule_any_and_rule_all(tenant, shop):
     post = await new_post(tenant, brand, account)
     req = (await tenant.req("POST", f"/v1/posts/{post['id']}/submit", json={})).json()
     path = f"/v1/approval-requests/{req['id']}/decisions"
+
+    async def awaiting(token):
+        r = await tenant.req("GET", "/v1/approval-requests", token=token, params={"awaiting_me": "true"})
+        return [i["id"] for i in r.json()["items"]]
+
+    assert await awaiting(t1) == await awaiting(t2) == [req["id"]] and await awaiting(t3) == []
     # Not named: 403, and nothing recorded.
     r = await tenant.req("POST", path, token=t3, json={"decision": "approve"})
     assert r.status_code == 403 and r.json()["type"].endswith("/not-a-reviewer")
     r = await tenant.req("POST", path, token=t2, json={"decision": "approve"})
     assert r.json()["current_step"] == 1
+    assert await awaiting(t1) == await awaiting(t3) == [req["id"]] and await awaiting(t2) == []
     r = await tenant.req("POST", path, token=t1, json={"decision": "approve"})
     assert r.json()["current_step"] == 1 and r.json()["status"] == "pending"
+    assert await awaiting(t1) == [] and await awaiting(t3) == [req["id"]]  # t1 has done their part
     r = await tenant.req("POST", path, token=t1, json={"decision": "approve"})
     assert r.status_code == 409
     r = await tenant.req("POST", path, token=t3, json={"decision": "request_changes"})
