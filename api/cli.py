@@ -111,8 +111,10 @@ def cmd_worker(settings: Settings, threads: int | None = None) -> None:
     import signal
     import threading
 
+    from domain.core import logs
     from workers.broker import InProcessWorker
 
+    logs.configure(settings.log_level, settings.log_json)
     worker = InProcessWorker(settings, threads)
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
