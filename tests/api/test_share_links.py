@@ -61,12 +61,18 @@ async def awaiting_client(owner_engine, tenant, post: dict[str, Any]) -> None:
 
 
 async def make_shared(tenant, owner_engine, settings, *, networks=("instagram", "facebook", "x"),
-                      awaiting: bool = True) -> Shared:
+                      awaiting: bool = True, workflow: bool = False) -> Shared:
+    """A brand with one account per network and one post on each. `awaiting`: each post waits
+    for the client; `workflow`: through the real thing (a one-step client workflow, submit)."""
     brand = await tenant.brand()
     accounts = {n: await tenant.social_account(owner_engine, settings.vault(), brand["id"], n) for n in networks}
     media = await tenant.client.post(f"/v1/brands/{brand['id']}/media", headers=tenant.auth(),
-                                     files={"file": ("photo.png", image("PNG", (64, 64)), "image/png")})
+                                     files={"file": ("photo.jpg", image("JPEG", (1080, 1080)), "image/jpeg")})
     assert media.status_code == 201, media.text
+    if workflow:
+        r = await tenant.req("PUT", f"/v1/brands/{brand['id']}/approval-workflow",
+                             json={"steps": [{"name": "Client", "kind": "client"}]})
+        assert r.status_code == 200, r.text
     posts = {}
     for i, network in enumerate(networks):
         variant: dict[str, Any] = {"social_account_id": accounts[network],
@@ -79,7 +85,10 @@ async def make_shared(tenant, owner_engine, settings, *, networks=("instagram", 
             "title": f"Post {network}", "scheduled_at": later(5 + i).isoformat(), "variants": [variant]})
         assert r.status_code == 201, r.text
         posts[network] = r.json()
-        if awaiting:
+        if workflow:
+            r = await tenant.req("POST", f"/v1/posts/{posts[network]['id']}/submit", json={})
+            assert r.status_code in (200, 201), r.text
+        elif awaiting:
             await awaiting_client(owner_engine, tenant, posts[network])
     return Shared(brand, accounts, posts)
 
@@ -113,6 +122,7 @@ async def set_reviewer(client, link: dict[str, Any], name="Don Luis", email="lui
     r = await client.post(page_path(link) + "/reviewer", data={"name": name, "email": email})
     assert r.status_code == 303, r.text
     assert r.headers["location"].startswith(page_path(link) + "?m=welcome")
+    assert_page_headers(r)  # redirects too
     cookie = r.headers["set-cookie"]
     assert "HttpOnly" in cookie and "samesite=lax" in cookie.lower() and "Path=/share/" in cookie
     page = await client.get(page_path(link))
@@ -215,7 +225,7 @@ async def test_page_shows_each_post_as_on_its_network_in_the_brands_zone(client,
     images = re.findall(r'<img src="(/media/[^"]+)"', html)
     assert len(images) == 2  # instagram and facebook carry the photo; through our own signed route
     picture = await client.get(images[0])
-    assert picture.status_code == 200 and picture.headers["content-type"] == "image/png"
+    assert picture.status_code == 200 and picture.headers["content-type"] == "image/jpeg"
     nonce = re.search(r'<style nonce="([^"]+)"', html).group(1)
     assert f"'nonce-{nonce}'" in r.headers["content-security-policy"]
     # A view link shows no forms at all, and no Chorus-free promise: the agency is not white-labelled.

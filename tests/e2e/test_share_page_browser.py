@@ -31,7 +31,7 @@ async def test_client_reviews_three_posts_in_chromium(settings, tenant, owner_en
     async_playwright = _browser_or_fail()
     from api.app import create_app
 
-    shared = await make_shared(tenant, owner_engine, settings, networks=("instagram", "facebook", "x"))
+    shared = await make_shared(tenant, owner_engine, settings, networks=("instagram", "facebook", "x"), workflow=True)
     ids = {n: p["id"] for n, p in shared.posts.items()}
     link = await create_link(tenant, shared.brand["id"], posts=list(ids.values()), permission="approve",
                              label="January posts")
@@ -63,7 +63,7 @@ async def test_client_reviews_three_posts_in_chromium(settings, tenant, owner_en
                     assert await card.locator(".handle").inner_text() == "@h"
                 # The photo loads from our own signed media route.
                 photo = page.locator(f"article#post-{ids['instagram']} .media img")
-                assert await photo.evaluate("img => img.complete && img.naturalWidth") == 64
+                assert await photo.evaluate("img => img.complete && img.naturalWidth") == 1080
 
                 await page.fill("#reviewer-name", "Don Luis")
                 await page.fill("#reviewer-email", "luis@panaderia.test")
