@@ -368,6 +368,7 @@ class ApprovalService:
     async def _decide(self, req: ApprovalRequest, decision: Decision, comment: str, *, reviewer_type: str, key: str,
                       user_id: UUID | None, share_link_id: UUID | None, name: str, email: str, ip: str,
                       user_agent: str) -> ApprovalRequest:
+        decision = Decision(decision)
         comment = (comment or "").strip()
         if decision is not Decision.APPROVE and not comment:
             raise ValidationFailedError.field("comment", "Say what should change, or why it is rejected")

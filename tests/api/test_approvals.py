@@ -440,3 +440,48 @@ async def test_a_member_limited_to_other_brands_is_not_notified_and_cannot_see_r
                          json={"decision": "approve"})
     assert r.status_code == 404
     assert (await tenant.req("GET", "/v1/approval-requests", token=limited_token)).json()["items"] == []
+
+
+async def test_a_decision_racing_an_edit_waits_and_is_refused(app_engine, tenant, shop, owner_engine):
+    """The edit holds the post; the decision waits for it, then finds its request superseded:
+    nobody approves content they did not see."""
+    import asyncio
+
+    from domain.agencies.rules import Principal, Role
+    from domain.approvals import schemas as s
+    from domain.approvals.rules import Decision
+    from domain.approvals.service import ApprovalService, ApprovalStateError
+    from domain.content import schemas as cs
+    from domain.content.service import PostService
+    from domain.core.context import Context
+    from domain.core.db import scoped_session, session_factory
+
+    brand, account = shop
+    await put_workflow(tenant, brand, [{"name": "Owner", "kind": "internal", "roles": ["owner"]}])
+    post = await new_post(tenant, brand, account)
+    req = (await tenant.req("POST", f"/v1/posts/{post['id']}/submit", json={})).json()
+    owner = uuid.UUID(await _owner_user(owner_engine, tenant))
+    agency = uuid.UUID(tenant.agency_id)
+
+    def context():
+        session = scoped_session(session_factory(app_engine), agency_id=agency, user_id=owner)
+        return Context(Principal(agency_id=agency, user_id=owner, role=Role.OWNER, label="owner"), session=session)
+
+    editing, deciding = context(), context()
+    try:
+        edited = await PostService(editing).update_variant(
+            uuid.UUID(post["id"]), uuid.UUID(post["variants"][0]["id"]), cs.VariantUpdate(text="Otra foto"), None)
+        decision = asyncio.ensure_future(ApprovalService(deciding).decide(
+            uuid.UUID(req["id"]), s.DecisionIn(decision=Decision.APPROVE), ip="198.51.100.1", user_agent="t"))
+        await asyncio.sleep(0.3)
+        assert not decision.done()  # waiting for the post
+        await editing.session.commit()
+        with pytest.raises(ApprovalStateError):
+            await decision
+    finally:
+        await deciding.session.rollback()
+        await editing.session.close()
+        await deciding.session.close()
+    assert (await tenant.req("GET", f"/v1/approval-requests/{req['id']}")).json()["status"] == "superseded"
+    new = (await tenant.req("GET", f"/v1/approval-requests/{edited.review.request_id}")).json()
+    assert new["status"] == "pending" and new["decisions"] == []
