@@ -24,9 +24,17 @@ from domain.core.logs import request_id_var
 
 access_log = logging.getLogger("chorus.access")
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# Capability URLs (share links, calendar feeds, signed media links): the address is the
+# secret, so it never reaches the logs.
+_CAPABILITY_PATH = re.compile(r"^/(share|v1/shared|calendar|media)/[^/]+")
+
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
 # Headers worth replaying; the rest (date, request id) belong to the new response.
 _REPLAYED_HEADERS = {"content-type", "location", "etag"}
+
+
+def loggable_path(path: str) -> str:
+    return _CAPABILITY_PATH.sub(r"/\1/[redacted]", path)
 
 
 def _problem_bytes(status: int, slug: str, title: str, detail: str, request_id: str | None) -> bytes:
@@ -87,7 +95,7 @@ class RequestContextMiddleware:
                 "request",
                 extra={
                     "method": scope["method"],
-                    "path": scope["path"],
+                    "path": loggable_path(scope["path"]),
                     "status": status_holder["status"],
                     "duration_ms": round(((status_holder["sent_at"] or time.perf_counter()) - started) * 1000, 2),
                     "agency_id": str(principal.agency_id) if principal else None,

@@ -447,3 +447,16 @@ async def test_the_share_space_is_rate_limited_per_client(settings, tenant, owne
         assert (await c.post(page_path(link) + "/reviewer", data={"name": "a", "email": "a@b.cc"})).status_code == 429
         # The team's API is not part of the share space.
         assert (await c.get("/v1/share-links", headers=tenant.auth())).status_code == 200
+
+
+async def test_the_link_never_reaches_the_access_log(client, tenant, owner_engine, settings, caplog):
+    shared = await make_shared(tenant, owner_engine, settings, networks=("x",))
+    link = await create_link(tenant, shared.brand["id"], posts=[shared.posts["x"]["id"]])
+    secret = token_of(link).split("_", 2)[2]
+    with caplog.at_level("INFO", logger="chorus.access"):
+        assert (await client.get(page_path(link))).status_code == 200
+        assert (await client.get(f"/v1/shared/{token_of(link)}")).status_code == 200
+    paths = [getattr(r, "path", "") for r in caplog.records if r.name == "chorus.access"]
+    assert "/share/[redacted]" in paths and "/v1/shared/[redacted]" in paths
+    server = [r for r in caplog.records if r.name.startswith("chorus")]  # httpx here is the test client
+    assert server and not any(secret in r.getMessage() or secret in str(r.__dict__) for r in server)
