@@ -322,6 +322,13 @@ async def test_submit_refuses_invalid_posts_and_batches_are_all_or_nothing(tenan
     # The owner's role is in the step: they see all three awaiting them, and can cancel one.
     mine = (await tenant.req("GET", "/v1/approval-requests", params={"awaiting_me": "true"})).json()["items"]
     assert len(mine) == 3
+    key = await tenant.api_key(["posts:read"])  # a key is nobody: nothing awaits it, everything is listed
+    r = await tenant.req("GET", "/v1/approval-requests", token=key, params={"awaiting_me": "true"})
+    assert r.status_code == 200 and r.json()["items"] == []
+    r = await tenant.req("GET", "/v1/approval-requests", token=key, params={"brand_id": brand["id"], "limit": 2})
+    page2 = await tenant.req("GET", "/v1/approval-requests", token=key,
+                             params={"brand_id": brand["id"], "limit": 2, "cursor": r.json()["next_cursor"]})
+    assert len({i["id"] for i in r.json()["items"] + page2.json()["items"]}) == 3
     r = await tenant.req("POST", f"/v1/approval-requests/{mine[0]['id']}/cancel", json={})
     assert r.status_code == 200 and r.json()["status"] == "cancelled"
     assert (await tenant.req("GET", f"/v1/posts/{mine[0]['post_id']}")).json()["status"] == "draft"
