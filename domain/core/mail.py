@@ -52,10 +52,14 @@ class SmtpMailer:
     starttls: bool = False
     use_ssl: bool = False
     timeout: float = 10.0
+    # A private relay's CA (PEM); the system's trust store otherwise. Certificates are
+    # always verified.
+    cafile: str | None = None
 
     @classmethod
     def from_url(cls, url: str, sender: str) -> SmtpMailer:
-        """smtp://user:pass@host:587?starttls=1, or smtps://host:465."""
+        """smtp://user:pass@host:587?starttls=1, or smtps://host:465; `timeout` (seconds, each
+        SMTP call) and `cafile` in the query too."""
         parts = urlsplit(url)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         return cls(
@@ -67,10 +71,11 @@ class SmtpMailer:
             starttls=query.get("starttls", "0") in {"1", "true", "yes"},
             use_ssl=parts.scheme == "smtps",
             timeout=float(query.get("timeout", "10")),
+            cafile=query.get("cafile") or None,
         )
 
     def _send_sync(self, email: Email) -> None:
-        context = ssl.create_default_context()
+        context = ssl.create_default_context(cafile=self.cafile)
         client_cls = smtplib.SMTP_SSL if self.use_ssl else smtplib.SMTP
         kwargs = {"context": context} if self.use_ssl else {}
         with client_cls(self.host, self.port, timeout=self.timeout, **kwargs) as client:
