@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
+from litestar.exceptions import TooManyRequestsException
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -34,7 +35,7 @@ from api.controllers.posts import PostController
 from api.controllers.share_links import ShareLinkController
 from api.controllers.social_accounts import NetworkAppController, OAuthCallbackController, SocialAccountController
 from api.middleware import IdempotencyMiddleware, NulCharacterMiddleware, RequestContextMiddleware
-from api.pages.share import SHARE_HANDLERS, TEMPLATES
+from api.pages.share import SHARE_HANDLERS, TEMPLATES, too_many_requests
 from api.problems import EXCEPTION_HANDLERS, PROBLEM_JSON
 from domain.core import jobs, logs
 from domain.core.db import create_engine, session_factory
@@ -156,7 +157,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         CalendarFeedController,
         ShareLinkController,
         # The whole share-link space, pages and JSON, counts against one limit per client address.
-        Router(path="/", route_handlers=SHARE_HANDLERS, middleware=[share_rate_limit.middleware]),
+        Router(path="/", route_handlers=SHARE_HANDLERS, middleware=[share_rate_limit.middleware],
+               exception_handlers={TooManyRequestsException: too_many_requests}),
         NotificationController,
         healthz,
         readyz,

@@ -20,12 +20,13 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
+from litestar.exceptions import TooManyRequestsException
 from litestar.datastructures import Cookie, State
 from litestar.params import FromPath, HeaderParameter, JSONBody, Parameter, QueryParameter
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_201_CREATED, HTTP_303_SEE_OTHER
 
-from api.problems import problems
+from api.problems import problem_response, problems
 from domain.agencies.rules import Principal
 from domain.approvals import share_schemas as s
 from domain.approvals.models import ShareLink, ShareReviewer
@@ -100,6 +101,19 @@ def error_page(err: DomainError) -> Template:
     if err.status == 404:
         return plain_page(404, "This link is not valid", "Check that you copied the whole address.")
     return plain_page(err.status, "Something is not right", "Please go back and try again.")
+
+
+def too_many_requests(request: Request[Any, Any, Any], exc: TooManyRequestsException) -> Response[Any]:
+    """The share space's 429: a plain page for people, a problem for programs, both with the
+    page headers and Retry-After."""
+    headers = {**page_headers(), **(exc.headers or {})}
+    headers.setdefault("Retry-After", str(headers.get("RateLimit-Reset", 60)))
+    if request.url.path.startswith("/share/"):
+        page = plain_page(429, "Too many requests", "Please wait a minute and try again.")
+        page.headers.update({k: v for k, v in headers.items() if k != "Content-Security-Policy"})
+        return page
+    return problem_response(request, status=429, slug="rate-limited", title="Too Many Requests",
+                            detail="Too many requests to shared links from this address", headers=headers)
 
 
 def _cookie_name(link: ShareLink) -> str:
@@ -180,7 +194,8 @@ class SharePageController(Controller):
                 except (msgspec.ValidationError, ValidationFailedError):
                     return _back(token, "reviewer-invalid")
                 cookie = Cookie(key=_cookie_name(link), value=value, path="/share/", httponly=True, samesite="lax",
-                                secure=request.url.scheme == "https",
+                                secure=request.url.scheme == "https"
+                                or state.settings.api_base_url.startswith("https://"),
                                 max_age=max(60, int((link.expires_at - _now()).total_seconds())))
         except DomainError as err:
             return error_page(err)

@@ -444,6 +444,11 @@ async def test_the_share_space_is_rate_limited_per_client(settings, tenant, owne
         assert (await c.get("/share/nonsense")).status_code == 404  # guessing counts too
         r = await c.get(page_path(link))
         assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+        assert_page_headers(r)
+        assert "Too many requests" in r.text and r.headers["content-type"].startswith("text/html")
+        r = await c.get(f"/v1/shared/{token_of(link)}")
+        assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+        assert r.json()["type"].endswith("/rate-limited") and r.headers["cache-control"] == "no-store"
         assert (await c.post(page_path(link) + "/reviewer", data={"name": "a", "email": "a@b.cc"})).status_code == 429
         # The team's API is not part of the share space.
         assert (await c.get("/v1/share-links", headers=tenant.auth())).status_code == 200
