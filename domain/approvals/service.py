@@ -666,13 +666,22 @@ class ApprovalService:
 
     async def _notify_step(self, req: ApprovalRequest, post: Post, *, reminder: bool = False) -> None:
         step = req.steps[req.current_step]
-        reviewers = await self._step_reviewers(req)
         title = post.title or "a post"
+        data = {"request_id": str(req.id), "post_id": str(req.post_id), "step": req.current_step,
+                "kind": step.get("kind"), "reminder": reminder}
+        if step.get("kind") == StepKind.CLIENT:
+            # Clients are reached through share links; the team member who submitted is told
+            # it waits for the client (and reminded when the client is slow).
+            if req.submitted_by_id:
+                await notify(self.ctx, user_ids=[req.submitted_by_id], kind="approval.requested",
+                             title=("Reminder: " if reminder else "") + f"Waiting for the client: {title}",
+                             body=f"Step {req.current_step + 1} of {len(req.steps)}: {step.get('name', '')}. "
+                             "Share the post with the client (createShareLink) if you have not yet.", data=data)
+            return
+        reviewers = await self._step_reviewers(req)
         await notify(self.ctx, user_ids=reviewers, kind="approval.requested",
                      title=("Reminder: " if reminder else "") + f"Approval needed: {title}",
-                     body=f"Step {req.current_step + 1} of {len(req.steps)}: {step.get('name', '')}",
-                     data={"request_id": str(req.id), "post_id": str(req.post_id), "step": req.current_step,
-                           "kind": step.get("kind"), "reminder": reminder})
+                     body=f"Step {req.current_step + 1} of {len(req.steps)}: {step.get('name', '')}", data=data)
 
     async def _notify_decision(self, req: ApprovalRequest, post: Post, decision: Decision, who: str, comment: str,
                                *, moved: bool) -> None:
@@ -683,7 +692,8 @@ class ApprovalService:
             if decision is Decision.REQUEST_CHANGES:
                 await notify(self.ctx, user_ids=[req.submitted_by_id], kind="approval.changes_requested",
                              title=f"Changes requested: {title}", body=f"{who}: {comment}", data=data)
-            elif decision is Decision.REJECT or req.status == RequestStatus.APPROVED or moved:
+            elif decision is Decision.REJECT or req.status == RequestStatus.APPROVED or (
+                    moved and req.steps[req.current_step].get("kind") != StepKind.CLIENT):  # (told below)
                 verb = {"rejected": "Rejected", "approved": "Approved"}.get(req.status, "Step approved")
                 await notify(self.ctx, user_ids=[req.submitted_by_id], kind="approval.decided",
                              title=f"{verb}: {title}", body=f"{who}" + (f": {comment}" if comment else ""), data=data)

@@ -171,6 +171,8 @@ async def test_marta_manager_then_client_then_an_edit_goes_back_to_review(app_en
     assert r.json()["status"] == "pending" and r.json()["current_step"] == 1 and r.json()["awaiting"] == "client"
     mine = await tenant.req("GET", "/v1/approval-requests", token=manager_token, params={"awaiting_me": "true"})
     assert mine.json()["items"] == []
+    told = await notifications(owner_engine, await _owner_user(owner_engine, tenant))
+    assert [n["title"] for n in told] == ["Waiting for the client: Roscón"]  # Marta shares the link now
 
     # The client approves through the link.
     _, status = await client_decides(app_engine, tenant, link_id, reviewer_id, post["id"], "approve")
@@ -492,3 +494,22 @@ async def test_a_decision_racing_an_edit_waits_and_is_refused(app_engine, tenant
     assert (await tenant.req("GET", f"/v1/approval-requests/{req['id']}")).json()["status"] == "superseded"
     new = (await tenant.req("GET", f"/v1/approval-requests/{edited.review.request_id}")).json()
     assert new["status"] == "pending" and new["decisions"] == []
+
+
+async def test_a_slow_client_reminds_the_submitter(app_engine, tenant, shop, owner_engine):
+    from domain.approvals.service import ApprovalService
+
+    brand, account = shop
+    await put_workflow(tenant, brand, [{"name": "Client", "kind": "client"}], remind_after_hours=48)
+    post = await new_post(tenant, brand, account)
+    req = (await tenant.req("POST", f"/v1/posts/{post['id']}/submit", json={})).json()
+    start = datetime.fromisoformat(req["created_at"])
+    async with domain_context(app_engine, tenant.agency_id, "scheduler") as ctx:
+        assert await ApprovalService(ctx).remind_and_expire(start + timedelta(hours=47)) == {"reminded": 0,
+                                                                                              "expired": 0}
+        assert await ApprovalService(ctx).remind_and_expire(start + timedelta(hours=49)) == {"reminded": 1,
+                                                                                              "expired": 0}
+    owner = await _owner_user(owner_engine, tenant)
+    titles = [n["title"] for n in await notifications(owner_engine, owner, "approval.requested")]
+    # (Not told at submission: they submitted it themselves.)
+    assert titles == ["Reminder: Waiting for the client: Roscón"]
