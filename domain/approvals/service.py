@@ -403,6 +403,9 @@ class ApprovalService:
         if outcome.status is RequestStatus.APPROVED:
             schedule = req.then_schedule and post.scheduled_at is not None and post.scheduled_at > at
             self._set_variants(post, variants, VariantStatus.SCHEDULED if schedule else VariantStatus.APPROVED)
+            if schedule:
+                await self.ctx.audit("post.scheduled", "post", post.id,
+                                     {"scheduled_at": post.scheduled_at, "by_approval": req.id})
         elif outcome.status in (RequestStatus.CHANGES_REQUESTED, RequestStatus.REJECTED):
             self._set_variants(post, variants, VariantStatus.DRAFT)
         await self.session.flush()

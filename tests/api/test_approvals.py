@@ -219,6 +219,12 @@ async def test_marta_manager_then_client_then_an_edit_goes_back_to_review(app_en
             {"a": tenant.agency_id})).scalars().all()
     assert actions.count("approval.submitted") == 2 and actions.count("approval.decided") == 4
     assert actions.count("approval.superseded") == 1
+    async with owner_engine.connect() as conn:
+        scheduled = (await conn.execute(text(
+            "SELECT changes->>'by_approval' FROM audit_events WHERE agency_id = :a AND action = 'post.scheduled'"
+            " ORDER BY created_at"),
+            {"a": tenant.agency_id})).scalars().all()
+    assert scheduled == [req["id"], new["id"]]
 
 
 async def _owner_user(owner_engine, tenant):
