@@ -35,7 +35,7 @@ class ShareLinkController(Controller):
           responses=problems(*CREATE, 404), status_code=HTTP_201_CREATED)
     async def create_link(self, ctx: NamedDependency[Context], state: State, brand_id: FromPath[UUID],
                           data: JSONBody[s.ShareLinkCreate]) -> Response[s.ShareLinkCreated]:
-        created = await ShareLinkService(ctx).create(brand_id, data, state.settings.api_base_url)
+        created = await ShareLinkService(ctx, state.mailer).create(brand_id, data, state.settings.api_base_url)
         return Response(created, status_code=HTTP_201_CREATED,
                         headers={"Location": f"/v1/share-links/{created.id}", "Cache-Control": "no-store"})
 

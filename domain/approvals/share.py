@@ -14,6 +14,7 @@ import calendar as month_calendar
 import hashlib
 import hmac
 import re
+from html import escape
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -32,6 +33,7 @@ from domain.calendar import rules as calendar_rules
 from domain.content.models import Post, PostVariant, PostVariantMedia
 from domain.core.clock import now
 from domain.core.context import Context
+from domain.core.mail import Email, Mailer
 from domain.core.errors import DomainError, NotFoundError, PermissionDeniedError, ValidationFailedError
 from domain.core.pagination import Page, PageRequest, paginate, resolve_sort
 from domain.core.security import OpaqueToken
@@ -132,9 +134,30 @@ def _decision_out(d: ApprovalDecision) -> s.ShareDecisionOut:
 # --- the team's side ------------------------------------------------------------------------
 
 
+def share_email(to: str, *, agency_name: str, sender: str, brand_name: str, link: ShareLink, url: str,
+                posts: int) -> Email:
+    """The link, sent to the client in the agency's name (never Chorus's: agencies may be
+    white-labelled). Plain text and an escaped HTML part."""
+    what = (f"{posts} post{'s' if posts != 1 else ''} for {brand_name}" if not link.range_start else
+            f"the plan for {brand_name} from {link.range_start:%d %b %Y} to {link.range_end:%d %b %Y}")
+    asks = {"approve": "to approve or ask for changes", "comment": "to comment on",
+            "view": "to look at"}[link.permission]
+    expires = f"{link.expires_at:%d %b %Y}"
+    subject = f"{agency_name}: {what} {asks}"[:200]
+    text = (f"Hello,\n\n{sender} at {agency_name} shared {what} with you, {asks}.\n\n"
+            f"Open it here (no account needed):\n{url}\n\n"
+            f"The link works until {expires}. Please do not forward it: anyone with it can see the posts.\n")
+    html = (f"<p>Hello,</p><p>{escape(sender)} at {escape(agency_name)} shared {escape(what)} with you, "
+            f"{escape(asks)}.</p><p><a href=\"{escape(url)}\">Open the posts</a> (no account needed)</p>"
+            f"<p>The link works until {escape(expires)}. Please do not forward it: anyone with it can see the "
+            f"posts.</p>")
+    return Email(to=to, subject=subject, text=text, html=html)
+
+
 @dataclass
 class ShareLinkService:
     ctx: Context
+    mailer: Mailer | None = None
 
     async def create(self, brand_id: UUID, data: s.ShareLinkCreate, base_url: str) -> s.ShareLinkCreated:
         self.ctx.require(Action.POSTS_WRITE)
@@ -169,7 +192,22 @@ class ShareLinkService:
         await self.ctx.audit("share_link.created", "share_link", link.id, {
             "brand_id": brand.id, "permission": link.permission, "posts": len(post_ids),
             "range": [start, end] if start else None, "expires_at": link.expires_at, "emails": data.emails})
-        return _link_out(link, s.ShareLinkCreated, url=f"{base_url.rstrip('/')}/share/{token.value}")
+        url = f"{base_url.rstrip('/')}/share/{token.value}"
+        if data.emails and self.mailer is not None:
+            # Sent once the link is committed. Only the token's hash is stored, so the link
+            # cannot be sent again later: create a new one for a new recipient.
+            agency = await self.ctx.session.get(Agency, self.ctx.agency_id)
+            mails = [share_email(to, agency_name=agency.name if agency else "", sender=self.ctx.principal.label,
+                                 brand_name=brand.name, link=link, url=url, posts=len(post_ids))
+                     for to in dict.fromkeys(e.lower() for e in data.emails)]
+            mailer = self.mailer
+
+            async def send_all() -> None:
+                for mail in mails:
+                    await mailer.send(mail)
+
+            self.ctx.after_commit.append(send_all)
+        return _link_out(link, s.ShareLinkCreated, url=url)
 
     async def list(self, page: PageRequest, brand_id: UUID | None) -> Page[s.ShareLinkOut]:
         self.ctx.require(Action.POSTS_READ)

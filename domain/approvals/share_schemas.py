@@ -48,8 +48,8 @@ class ShareLinkCreate(Input):
     expires_in_days: Annotated[int, msgspec.Meta(ge=1, le=MAX_EXPIRY_DAYS)] = DEFAULT_EXPIRY_DAYS
     label: ShortText = ""
     emails: Annotated[list[Email], msgspec.Meta(
-        max_length=20, description="Who the link is for (kept on the link's audit record; sending is not done "
-                                   "here)")] = []
+        max_length=20, description="Who the link is for: each gets it by email, in the agency's name, once "
+                                   "the link is created (only its hash is kept, so it cannot be re-sent later)")] = []
 
 
 class ShareDecisionOut(msgspec.Struct, kw_only=True):

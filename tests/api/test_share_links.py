@@ -465,3 +465,34 @@ async def test_the_link_never_reaches_the_access_log(client, tenant, owner_engin
     assert "/share/[redacted]" in paths and "/v1/shared/[redacted]" in paths
     server = [r for r in caplog.records if r.name.startswith("chorus")]  # httpx here is the test client
     assert server and not any(secret in r.getMessage() or secret in str(r.__dict__) for r in server)
+
+
+async def test_the_link_is_emailed_to_the_client_in_the_agencys_name(tenant, owner_engine, settings, smtp_inbox):
+    import asyncio
+
+    shared = await make_shared(tenant, owner_engine, settings, awaiting=False)
+    ids = [p["id"] for p in shared.posts.values()]
+    to = f"luis-{uuid.uuid4().hex[:6]}@panaderia.test"
+    link = await create_link(tenant, shared.brand["id"], posts=ids, permission="approve",
+                             emails=[to, to.upper()])
+    for _ in range(100):  # the SMTP server stores the message on its own thread
+        if smtp_inbox.to(to):
+            break
+        await asyncio.sleep(0.05)
+    [message] = smtp_inbox.to(to)  # once, however the address was spelled
+    agency = (await tenant.req("GET", "/v1/agency")).json()
+    assert message["Subject"] == f"{agency['name']}: 3 posts for {shared.brand['name']} to approve or ask for changes"
+    text_part = message.get_body(("plain",)).get_content()
+    html_part = message.get_body(("html",)).get_content()
+    assert link["url"] in text_part and link["url"] in html_part
+    assert "chorus" not in (text_part + html_part + message["Subject"]).lower().replace(link["url"].lower(), "")
+    # The page it leads to works.
+    assert (await tenant.client.get(page_path(link))).status_code == 200
+    # No address, no email; a refused link sends nothing.
+    before = len(smtp_inbox.messages)
+    await create_link(tenant, shared.brand["id"], posts=ids)
+    r = await tenant.req("POST", f"/v1/brands/{shared.brand['id']}/share-links",
+                         json={"posts": ids, "permission": "approve", "emails": ["x@y.test"], "expires_in_days": 999})
+    assert r.status_code == 422
+    await asyncio.sleep(0.3)
+    assert len(smtp_inbox.messages) == before
