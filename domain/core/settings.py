@@ -71,6 +71,9 @@ class Settings:
     # database, as the app role); redis://... or amqp://... for larger installations.
     broker_url: str | None = None
     worker_threads: int = 4
+    # How often the in-process worker sweeps for due approval reminders and expiries
+    # (seconds; 0 disables the tick).
+    approval_sweep_seconds: float = 300.0
     # The agency-facing web app; emails link to posts under it when set (no link otherwise).
     frontend_base_url: str | None = None
     # The media library: where the bytes live (`local` under media_dir, or `s3`), how big a
@@ -122,6 +125,7 @@ class Settings:
             mail_from=_env("MAIL_FROM", "Chorus <no-reply@chorus.local>"),  # type: ignore[arg-type]
             broker_url=_env("BROKER_URL"),
             worker_threads=_int("WORKER_THREADS", 4),
+            approval_sweep_seconds=float(_env("APPROVAL_SWEEP_SECONDS", "300")),  # type: ignore[arg-type]
             frontend_base_url=_env("FRONTEND_BASE_URL"),
             media_storage=_env("MEDIA_STORAGE", "local"),  # type: ignore[arg-type]
             media_dir=Path(_env("MEDIA_DIR")) if _env("MEDIA_DIR") else None,  # type: ignore[arg-type]

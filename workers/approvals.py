@@ -1,0 +1,101 @@
+"""Approval reminders and expiry: one job per agency, and the sweep that sends them.
+
+`chorus_agencies_with_pending_approvals()` (migration 0009, SECURITY DEFINER) names the
+agencies with a reminder or an expiry due; the sweep sends each one job, which runs
+`ApprovalService.remind_and_expire` under that agency as tenant, with no user.
+
+Sweeping twice, or from two workers at once, is harmless: `remind_and_expire` takes the
+pending requests it reminds with FOR UPDATE SKIP LOCKED and stamps `reminded_at` in the same
+transaction (only `reminded_at IS NULL` rows qualify, re-checked once a concurrent run
+commits), and it expires a request only after locking its post and re-reading the request
+as still pending. A second run therefore skips or finds nothing left to do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from uuid import UUID
+
+import dramatiq
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.agencies.rules import Principal
+from domain.approvals.service import ApprovalService
+from domain.core.context import Context
+from domain.core.db import create_engine
+from domain.core.settings import Settings
+from workers.broker import JobContext, actor
+
+log = logging.getLogger("chorus.workers.approvals")
+
+REMIND_AND_EXPIRE = "approvals.remind_and_expire"
+
+
+@actor(REMIND_AND_EXPIRE, max_retries=3, time_limit=300_000)
+async def remind_and_expire(job: JobContext) -> None:
+    if job.agency_id is None:
+        raise ValueError("approvals.remind_and_expire needs an agency_id")
+    ctx = Context(Principal(agency_id=job.agency_id, label="approval reminders"), session=job.session)
+    # The notification emails it buffers go out after the job's commit, with the job's own.
+    ctx.after_commit = job.after_commit
+    counts = await ApprovalService(ctx).remind_and_expire()
+    log.info("approval sweep", extra={"agency_id": str(job.agency_id), **counts})
+
+
+async def due_agencies(engine: AsyncEngine) -> list[UUID]:
+    """Agencies with an approval reminder or expiry due (ids only; runs as the app role)."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(text("SELECT * FROM chorus_agencies_with_pending_approvals()"))
+        return [row[0] for row in rows]
+
+
+def _send(broker: dramatiq.Broker, agency_ids: list[UUID]) -> None:
+    job = broker.get_actor(REMIND_AND_EXPIRE)
+    for agency_id in agency_ids:
+        job.send_with_options(kwargs={"agency_id": str(agency_id)})
+
+
+async def sweep(engine: AsyncEngine, broker: dramatiq.Broker) -> list[UUID]:
+    """Send one remind-and-expire job per agency that has one due; returns those agencies."""
+    agency_ids = await due_agencies(engine)
+    if agency_ids:
+        await asyncio.to_thread(_send, broker, agency_ids)  # the brokers' clients block
+    return agency_ids
+
+
+class ApprovalSweeper:
+    """The periodic tick: a thread that runs `sweep` every `interval` seconds (the first one
+    interval after start) until stopped. `chorus scheduler` will take this over."""
+
+    def __init__(self, settings: Settings, broker: dramatiq.Broker, interval: float) -> None:
+        self.settings, self.broker, self.interval = settings, broker, interval
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="chorus-approval-sweep", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self.interval):
+            try:
+                asyncio.run(self._tick())
+            except Exception:  # noqa: BLE001 - a failed tick is retried at the next one
+                log.exception("approval sweep failed")
+
+    async def _tick(self) -> None:
+        engine = create_engine(self.settings.app_url(), pool_size=1,
+                               statement_timeout_ms=self.settings.db_statement_timeout_ms)
+        try:
+            agency_ids = await sweep(engine, self.broker)
+        finally:
+            await engine.dispose()
+        if agency_ids:
+            log.info("approval sweep sent jobs", extra={"agencies": len(agency_ids)})
