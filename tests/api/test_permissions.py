@@ -7,8 +7,8 @@ import uuid
 import pytest
 
 from domain.agencies.rules import ACTION_SCOPES, PERMISSIONS, SCOPES, Action, Role
+from tests.api.objects import one_of_each
 from tests.api.routes import api_routes, routes
-from tests.media_files import image
 
 
 def test_every_route_declares_its_access(app):
@@ -20,55 +20,12 @@ def test_every_route_declares_its_access(app):
 @pytest.fixture
 async def world(tenant, owner_engine, settings):
     """One object of every kind, and a token for every role."""
-    brand = await tenant.brand()
-    r = await tenant.req("POST", "/v1/campaigns", json={
-        "brand_id": brand["id"], "name": "C", "objective": "sales", "start_date": "2027-01-01", "end_date": "2027-01-31"})
-    campaign = r.json()
     tokens = {Role.OWNER: tenant.owner_token}
     members = {}
     for role in [Role.ADMIN, Role.MANAGER, Role.EDITOR, Role.ANALYST]:
         tokens[role], members[role] = await tenant.member(role.value)
-    invitation = (await tenant.req("POST", "/v1/invitations", json={
-        "email": f"{uuid.uuid4().hex[:8]}@example.test", "role": "analyst"})).json()
-    key = (await tenant.req("POST", "/v1/api-keys", json={"name": "k", "scopes": ["brands:read"]})).json()
-    link = (await tenant.req("POST", f"/v1/brands/{brand['id']}/social-account-links", json={"network": "x"})).json()
-    account_id = await tenant.social_account(owner_engine, settings.vault(), brand["id"])
-    post = (await tenant.req("POST", f"/v1/brands/{brand['id']}/posts", json={
-        "variants": [{"social_account_id": account_id, "text": "hi"}]})).json()
-    brief = (await tenant.req("POST", f"/v1/brands/{brand['id']}/briefs", json={
-        "title": "B", "kind": "image", "post_id": post["id"]})).json()
-    media = (await tenant.client.post(f"/v1/brands/{brand['id']}/media", headers=tenant.auth(),
-                                      files={"file": ("a.png", image("PNG", (8, 8)), "image/png")})).json()
-    feed = (await tenant.req("POST", f"/v1/brands/{brand['id']}/calendar-feeds", json={})).json()
-    await tenant.req("PUT", f"/v1/brands/{brand['id']}/approval-workflow", json={
-        "steps": [{"name": "Owner", "kind": "internal", "roles": ["owner"]}]})
-    approval = (await tenant.req("POST", f"/v1/posts/{post['id']}/submit", json={})).json()
-    share = (await tenant.req("POST", f"/v1/brands/{brand['id']}/share-links", json={"posts": [post["id"]]})).json()
-    upload = await tenant.client.post(f"/v1/brands/{brand['id']}/imports", headers=tenant.auth(),
-                                      files={"file": ("posts.csv", b"account,text\nx:h,hi\n", "text/csv")})
-    from tests.api.test_tenancy import _notification
-
-    ids = {
-        "notification_id": await _notification(tenant, owner_engine),
-        "import_id": upload.json()["id"],
-        "feed_id": feed["id"],
-        "request_id": approval["id"],
-        "share_link_id": share["id"],
-        "media_id": media["id"],
-        "brief_id": brief["id"],
-        "post_id": post["id"],
-        "variant_id": post["variants"][0]["id"],
-        "number": "1",
-        "network": "x",
-        "link_id": link["link_id"],
-        "account_id": account_id,
-        "brand_id": brand["id"],
-        "campaign_id": campaign["id"],
-        # A member nobody's call can remove for good: the analyst (removal by owner is allowed).
-        "member_id": members[Role.ANALYST]["id"],
-        "invitation_id": invitation["id"],
-        "key_id": key["id"],
-    }
+    # A member nobody's call can remove for good: the analyst (removal by owner is allowed).
+    ids = await one_of_each(tenant, owner_engine, settings, member_id=members[Role.ANALYST]["id"])
     return tenant, tokens, ids
 
 
