@@ -10,10 +10,11 @@ from domain.imports.models import ImportJob
 from domain.media.models import MediaAsset
 from domain.networks.models import NetworkApp, OAuthLink, SocialAccount
 from domain.notifications.models import Notification
+from domain.publishing.models import PublishAttempt
 
 __all__ = [
     "ApprovalDecision", "ApprovalRequest", "ApprovalWorkflow", "Notification", "PostComment", "ShareLink", "ShareReviewer",
     "Agency", "ApiKey", "AuditEvent", "AuthSession", "Brand", "Brief", "CalendarFeed", "Campaign", "IdempotencyRecord",
     "ImportJob", "Invitation", "MediaAsset", "Membership", "NetworkApp", "OAuthLink", "Post", "PostRevision",
-    "PostVariant", "PostVariantMedia", "PostingSlot", "SocialAccount", "User", "metadata",
+    "PostVariant", "PostVariantMedia", "PostingSlot", "PublishAttempt", "SocialAccount", "User", "metadata",
 ]

@@ -61,8 +61,14 @@ class PostVariant(TenantMixin, Base):
     external_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
+    # Publishing waits until then (a provider's rate-limit reset, a retry's back-off); migration 0010.
+    not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
-    __table_args__ = (UniqueConstraint("post_id", "social_account_id"),)
+    __table_args__ = (
+        UniqueConstraint("post_id", "social_account_id"),
+        # What the publishing sweep claims from: scheduled variants only (migration 0010).
+        Index("ix_post_variants_scheduled", "agency_id", "not_before", postgresql_where="status = 'scheduled'"),
+    )
 
 
 class PostVariantMedia(TenantMixin, Base):

@@ -1,0 +1,561 @@
+"""The publishing engine: claim due variants, send each one once, record what happened.
+
+The database is the schedule. `claim_due` takes due, scheduled variants with
+FOR UPDATE SKIP LOCKED (through the partial index `ix_post_variants_scheduled`), marks each
+`publishing` with a new attempt row, and the caller commits that before any job is sent.
+`publish_attempt` runs in the job: it re-checks that the attempt is still the live one (a
+second run finds it finished and does nothing), calls the adapter and records the outcome.
+An outcome that is not clear (timeout or 5xx after sending) is never re-sent: `check_attempt`
+looks the post up on the account; it also polls asynchronous publishes and resolves attempts
+stuck with no live worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from domain.agencies.rules import Principal
+from domain.approvals.service import is_publishable
+from domain.content.models import Post, PostVariant
+from domain.content.rules import VariantStatus, post_status
+from domain.core.clock import now
+from domain.core.context import Context
+from domain.core.crypto import Vault
+from domain.core.db import scoped_session
+from domain.core.settings import Settings, sandbox_app
+from domain.networks.adapters.base import (
+    AccountRef,
+    AuthExpired,
+    Network,
+    NetworkError,
+    PublishRequest,
+    PublishResult,
+    RateLimited,
+    Rejected,
+    Unknown,
+    Unreachable,
+)
+from domain.networks.http import call, json_of
+from domain.networks.linking import NetworkSettings
+from domain.networks.models import SocialAccount
+from domain.networks.tokens import AccountNeedsReconnectError, fresh_access_token
+from domain.publishing.models import PublishAttempt
+from domain.publishing.rules import (
+    CLAIM_BATCH,
+    MAX_ATTEMPTS,
+    MAX_LATENESS,
+    PROCESSING_MAX_AGE,
+    STUCK_AFTER,
+    UNKNOWN_GRACE,
+    UNREACHABLE_BACKOFF,
+    Outcome,
+)
+
+log = logging.getLogger("chorus.publishing")
+
+
+def network_settings(settings: Settings) -> NetworkSettings:
+    apps = {network: (client_id, secret) for network, client_id, secret in settings.network_apps}
+    if settings.network_sandbox_url:
+        for network in Network:
+            apps.setdefault(network.value, sandbox_app(network.value))
+    return NetworkSettings(api_base_url=settings.api_base_url, sandbox_base=settings.network_sandbox_url, apps=apps,
+                           timeout_seconds=settings.network_timeout_seconds)
+
+
+def client_for(network: Network, networks: NetworkSettings) -> Any:
+    from domain.networks.adapters.facebook import FacebookClient
+    from domain.networks.adapters.instagram import InstagramClient
+    from domain.networks.adapters.linkedin import LinkedInClient
+    from domain.networks.adapters.pinterest import PinterestClient
+    from domain.networks.adapters.threads import ThreadsClient
+    from domain.networks.adapters.tiktok import TikTokClient
+    from domain.networks.adapters.x import XClient
+    from domain.networks.adapters.youtube import YouTubeClient
+
+    classes = {Network.X: XClient, Network.FACEBOOK: FacebookClient, Network.INSTAGRAM: InstagramClient,
+               Network.THREADS: ThreadsClient, Network.TIKTOK: TikTokClient, Network.YOUTUBE: YouTubeClient,
+               Network.LINKEDIN: LinkedInClient, Network.PINTEREST: PinterestClient}
+    return classes[network](networks.sandbox_base, timeout=networks.timeout_seconds)
+
+
+async def sync_post(session: AsyncSession, post: Post) -> None:
+    """Keep the post's derived status in step and touch the row (the calendar cache keys on it)."""
+    statuses = (await session.scalars(select(PostVariant.status).where(PostVariant.post_id == post.id))).all()
+    post.status = post_status(statuses)
+    post.updated_at = now()
+
+
+# --- claiming -----------------------------------------------------------------------------
+
+
+async def claim_due(session: AsyncSession, agency_id: UUID, *, limit: int = CLAIM_BATCH) -> list[tuple[UUID, UUID]]:
+    """Claim up to `limit` due variants of one agency: each becomes `publishing` with a new
+    attempt. Returns (variant id, attempt id) pairs; the caller commits, then sends the jobs.
+    Variants past their lateness or attempt budget fail here instead."""
+    at = now()
+    rows = (await session.execute(
+        select(PostVariant, Post)
+        .join(Post, Post.id == PostVariant.post_id)
+        .where(PostVariant.agency_id == agency_id, PostVariant.status == VariantStatus.SCHEDULED.value,
+               Post.scheduled_at <= at, (PostVariant.not_before.is_(None)) | (PostVariant.not_before <= at))
+        .order_by(Post.scheduled_at)
+        .limit(limit)
+        .with_for_update(of=[PostVariant, Post], skip_locked=True)
+    )).all()
+    claimed: list[tuple[UUID, UUID]] = []
+    touched: dict[UUID, Post] = {}
+    for variant, post in rows:
+        number = (await session.scalar(select(func.coalesce(func.max(PublishAttempt.number), 0))
+                                       .where(PublishAttempt.variant_id == variant.id))) + 1
+        attempt = PublishAttempt(agency_id=agency_id, variant_id=variant.id, number=number, started_at=at,
+                                 outcome=Outcome.SENDING.value, response={}, message="")
+        variant.not_before = None
+        # A manual retry (a marker in the log) restarts the lateness clock and the attempt budget.
+        marker = (await session.execute(
+            select(PublishAttempt.number, PublishAttempt.started_at)
+            .where(PublishAttempt.variant_id == variant.id, PublishAttempt.outcome == Outcome.RETRY_REQUESTED.value)
+            .order_by(PublishAttempt.number.desc()).limit(1))).first()
+        base_number = marker.number if marker else 0
+        late_from = max(post.scheduled_at, marker.started_at) if marker and post.scheduled_at else post.scheduled_at
+        if late_from is not None and at - late_from > MAX_LATENESS:
+            _finish(attempt, Outcome.ABANDONED, "Not published: more than %s late" % MAX_LATENESS, code="too_late")
+            _fail(variant, "too_late", attempt.message)
+        elif number - base_number > MAX_ATTEMPTS:
+            _finish(attempt, Outcome.ABANDONED, f"Not published after {MAX_ATTEMPTS} attempts", code="too_many_attempts")
+            _fail(variant, "too_many_attempts", attempt.message)
+        else:
+            variant.status = VariantStatus.PUBLISHING.value
+            variant.error = None
+        session.add(attempt)
+        await session.flush()
+        if attempt.finished_at is None:
+            claimed.append((variant.id, attempt.id))
+        touched[post.id] = post
+    for post in touched.values():
+        await sync_post(session, post)
+    return claimed
+
+
+def _finish(attempt: PublishAttempt, outcome: Outcome, message: str = "", *, code: str | None = None,
+            response: dict[str, Any] | None = None) -> None:
+    attempt.outcome = outcome.value
+    attempt.finished_at = now()
+    attempt.message = message[:2000]
+    if code is not None:
+        attempt.error = {"code": code, "message": message[:2000]}
+    if response:
+        attempt.response = {**attempt.response, **response}
+
+
+def _fail(variant: PostVariant, code: str, message: str, **extra: Any) -> None:
+    variant.status = VariantStatus.FAILED.value
+    variant.error = {"code": code, "message": message[:2000], **extra}
+
+
+def _error_of(err: NetworkError) -> dict[str, Any]:
+    return {"code": err.code or type(err).__name__.lower(), "status": err.status, "message": str(err)[:2000]}
+
+
+# --- sending --------------------------------------------------------------------------------
+
+
+@dataclass
+class Publisher:
+    """One job's work, in short transactions of its own (tenant set) so that no transaction
+    is open while the network is called: the attempt is stamped `dispatched_at` and committed
+    before the call, and a run that finds the stamp never sends (a crash after it leaves the
+    attempt to the stuck sweep, which looks the post up). `after_commit` is the job's list:
+    notification emails go out after the job ends."""
+
+    agency_id: UUID
+    factory: async_sessionmaker[AsyncSession]
+    vault: Vault
+    networks: NetworkSettings
+    after_commit: list[Any]
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[AsyncSession]:
+        async with scoped_session(self.factory, agency_id=self.agency_id) as session, session.begin():
+            yield session
+
+    def context(self, session: AsyncSession) -> Context:
+        ctx = Context(Principal(agency_id=self.agency_id, label="publishing"), session=session)
+        ctx.after_commit = self.after_commit
+        return ctx
+
+    async def _load(self, session: AsyncSession, variant_id: UUID,
+                    attempt_id: UUID) -> tuple[Post, PostVariant, PublishAttempt] | None:
+        variant = await session.get(PostVariant, variant_id)
+        if variant is None:
+            return None
+        # Lock order as the API's: post, then its variant, then the attempt.
+        post = await session.scalar(select(Post).where(Post.id == variant.post_id).with_for_update())
+        variant = await session.scalar(select(PostVariant).where(PostVariant.id == variant_id)
+                                       .with_for_update().execution_options(populate_existing=True))
+        attempt = await session.scalar(select(PublishAttempt).where(PublishAttempt.id == attempt_id,
+                                                                    PublishAttempt.variant_id == variant_id)
+                                       .with_for_update())
+        if post is None or variant is None or attempt is None:
+            return None
+        newest = await session.scalar(select(func.max(PublishAttempt.number))
+                                      .where(PublishAttempt.variant_id == variant_id))
+        if attempt.number != newest or attempt.finished_at is not None \
+                or variant.status != VariantStatus.PUBLISHING.value:
+            return None  # not the live attempt any more: a second run changes nothing
+        return post, variant, attempt
+
+    async def _token(self, account_id: UUID, *, force: bool = False) -> str | None:
+        try:
+            return await fresh_access_token(self.factory, self.vault, self.networks, agency_id=self.agency_id,
+                                            account_id=account_id, force=force)
+        except AccountNeedsReconnectError:
+            return None
+
+    async def publish_attempt(self, variant_id: UUID, attempt_id: UUID) -> str:
+        async with self._tx() as session:
+            loaded = await self._load(session, variant_id, attempt_id)
+            if loaded is None:
+                return "skipped"
+            post, variant, attempt = loaded
+            if attempt.outcome != Outcome.SENDING.value or attempt.response.get("dispatched_at"):
+                return "skipped"  # sent (or being sent) by an earlier run: the sweep reconciles it
+            if not await is_publishable(self.context(session), post):
+                message = "Not published: the post's approval no longer matches its content"
+                _finish(attempt, Outcome.NOT_PUBLISHABLE, message, code="approval_lapsed")
+                _fail(variant, "approval_lapsed", message)
+                await self._failed(session, post, variant, message)
+                return attempt.outcome
+            account = await session.get(SocialAccount, variant.social_account_id)
+            if account is None or account.status != "connected":
+                message = "The account needs reconnecting"
+                _finish(attempt, Outcome.AUTH_FAILED, message, code="needs_reconnect")
+                _fail(variant, "needs_reconnect", message)
+                await self._failed(session, post, variant, message)
+                return attempt.outcome
+            attempt.response = {**attempt.response, "dispatched_at": now().isoformat()}
+            network = Network(variant.network)
+            account_id, ref_id, kind = account.id, account.external_id, account.account_kind
+            request = PublishRequest(text=variant.text, options=dict(variant.options or {}))
+            first_comment = (variant.options or {}).get("first_comment")
+        # Committed: from here on, a second run never sends.
+        client = client_for(network, self.networks)
+        result: PublishResult | None = None
+        error: NetworkError | None = None
+        ref: AccountRef | None = None
+        token = await self._token(account_id)
+        if token is None:
+            error = AuthExpired(network, "the account needs reconnecting")
+        else:
+            ref = AccountRef(ref_id, token, kind)
+            try:
+                try:
+                    result = await client.publish(ref, request)
+                except AuthExpired:
+                    # Refresh once (the provider refused the token, so nothing went out), then send again.
+                    token = await self._token(account_id, force=True)
+                    if token is None:
+                        raise AuthExpired(network, "the account needs reconnecting") from None
+                    ref = AccountRef(ref_id, token, kind)
+                    result = await client.publish(ref, request)
+            except NetworkError as err:
+                error = err
+        comment: dict[str, Any] = {}
+        if result is not None and result.state == "published" and result.external_id and first_comment and ref:
+            comment = await self._first_comment(client, ref, result.external_id, str(first_comment))
+        async with self._tx() as session:
+            loaded = await self._load(session, variant_id, attempt_id)
+            if loaded is None:
+                log.warning("publishing attempt resolved elsewhere while sending", extra={"attempt_id": str(attempt_id)})
+                return "skipped"
+            post, variant, attempt = loaded
+            if error is not None:
+                await self._network_error(session, post, variant, attempt, error)
+            else:
+                assert result is not None
+                await self._result(session, post, variant, attempt, result, comment)
+            return attempt.outcome
+
+    async def _first_comment(self, client: Any, ref: AccountRef, external_id: str, text: str) -> dict[str, Any]:
+        try:
+            reply = await client.reply(ref, external_id, text)
+            return {"first_comment_id": reply.external_id}
+        except NetworkError as err:  # the post is out; the comment's failure is only recorded
+            return {"first_comment_error": str(err)[:500]}
+
+    async def _result(self, session: AsyncSession, post: Post, variant: PostVariant, attempt: PublishAttempt,
+                      result: PublishResult, extra: dict[str, Any] | None = None) -> None:
+        if result.state == "published" and result.external_id:
+            response: dict[str, Any] = {"external_id": result.external_id, "url": result.url, **(extra or {})}
+            _finish(attempt, Outcome.PUBLISHED, "Published", response=response)
+            variant.status = VariantStatus.PUBLISHED.value
+            variant.external_id = result.external_id
+            variant.external_url = result.url
+            variant.published_at = now()
+            variant.error = None
+        else:
+            # Accepted, still processing: the sweep polls it (no sleeping here), bounded in age.
+            attempt.outcome = Outcome.PROCESSING.value
+            attempt.response = {**attempt.response, "pending_ref": result.pending_ref}
+            attempt.message = "The provider is processing the post"
+        await sync_post(session, post)
+
+    async def _network_error(self, session: AsyncSession, post: Post, variant: PostVariant, attempt: PublishAttempt,
+                             err: NetworkError) -> None:
+        if isinstance(err, RateLimited):
+            wait = max(1.0, float(err.retry_after))
+            _finish(attempt, Outcome.RATE_LIMITED, str(err), response={"retry_after": wait})
+            attempt.error = _error_of(err)
+            variant.status = VariantStatus.SCHEDULED.value
+            variant.not_before = now() + timedelta(seconds=wait)
+        elif isinstance(err, Unreachable):
+            _finish(attempt, Outcome.UNREACHABLE, str(err))
+            attempt.error = _error_of(err)
+            variant.status = VariantStatus.SCHEDULED.value
+            variant.not_before = now() + UNREACHABLE_BACKOFF
+        elif isinstance(err, Unknown):
+            # Maybe posted: the attempt stays open; `check_attempt` looks it up, never re-sends.
+            attempt.outcome = Outcome.UNKNOWN.value
+            attempt.error = _error_of(err)
+            attempt.message = str(err)[:2000]
+        elif isinstance(err, AuthExpired):
+            message = f"The network refused the account's authorisation: {err}"
+            _finish(attempt, Outcome.AUTH_FAILED, message)
+            attempt.error = _error_of(err)
+            _fail(variant, "needs_reconnect", message)
+            await self._failed(session, post, variant, message)
+        else:  # Rejected, or any other refusal: the provider's message, no retry
+            _finish(attempt, Outcome.REJECTED, str(err))
+            attempt.error = _error_of(err)
+            _fail(variant, err.code or "rejected", str(err), status=err.status)
+            await self._failed(session, post, variant, str(err))
+        await sync_post(session, post)
+
+    async def _failed(self, session: AsyncSession, post: Post, variant: PostVariant, message: str) -> None:
+        await sync_post(session, post)
+        if post.created_by_id is None:
+            return
+        from domain.notifications.service import notify
+
+        await notify(self.context(session), user_ids=[post.created_by_id], kind="publish.failed",
+                     title=f"A post could not be published on {variant.network}", body=message[:1000],
+                     data={"post_id": str(post.id), "variant_id": str(variant.id)})
+
+    # --- polling and reconciling --------------------------------------------------------------
+
+    async def check_attempt(self, variant_id: UUID, attempt_id: UUID, *, unknown_grace: timedelta = UNKNOWN_GRACE,
+                            stuck_after: timedelta = STUCK_AFTER) -> str:
+        """Poll a processing attempt; look up an unknown or stuck one on the account. Runs in
+        one transaction holding the attempt's lock across its (time-limited) provider calls,
+        so two checks of one attempt never overlap."""
+        async with self._tx() as session:
+            loaded = await self._load(session, variant_id, attempt_id)
+            if loaded is None:
+                return "skipped"
+            post, variant, attempt = loaded
+            age = now() - attempt.started_at
+            outcome = Outcome(attempt.outcome)
+            if outcome is Outcome.SENDING and age < stuck_after:
+                return "live"
+            if outcome is Outcome.UNKNOWN and age < unknown_grace:
+                return "waiting"
+            if outcome is Outcome.SENDING and not attempt.response.get("dispatched_at"):
+                # Claimed, never sent (its job was lost): it may go out now, if still in time.
+                _finish(attempt, Outcome.ABANDONED, "The job for this attempt never ran", code="job_lost")
+                variant.status = VariantStatus.SCHEDULED.value
+                await sync_post(session, post)
+                return attempt.outcome
+            if outcome is Outcome.PROCESSING and age > PROCESSING_MAX_AGE:
+                message = f"The provider was still processing the post after {PROCESSING_MAX_AGE}"
+                _finish(attempt, Outcome.ABANDONED, message, code="processing_timeout")
+                _fail(variant, "processing_timeout", message)
+                await self._failed(session, post, variant, message)
+                return attempt.outcome
+            account = await session.get(SocialAccount, variant.social_account_id)
+            token = await self._token(account.id) if account is not None else None
+            if account is None or token is None:
+                message = "The account needs reconnecting"
+                _finish(attempt, Outcome.AUTH_FAILED, message, code="needs_reconnect")
+                _fail(variant, "needs_reconnect", message)
+                await self._failed(session, post, variant, message)
+                return attempt.outcome
+            ref = AccountRef(account.external_id, token, account.account_kind)
+            network = Network(variant.network)
+            client = client_for(network, self.networks)
+            try:
+                if outcome is Outcome.PROCESSING:
+                    result = await client.publish_status(ref, str(attempt.response.get("pending_ref")))
+                    await self._result(session, post, variant, attempt, result)
+                    return attempt.outcome
+                found = await find_published(network, client, ref, variant.text, since=attempt.started_at)
+            except (RateLimited, Unknown, Unreachable):
+                return "retry_later"  # the sweep comes back
+            except NetworkError as err:
+                await self._network_error(session, post, variant, attempt, err)
+                return attempt.outcome
+            if found is None:
+                message = ("The outcome of the publish call is unknown and this network cannot be searched here: "
+                           "check the account, then retry if the post is not there")
+                _finish(attempt, Outcome.ABANDONED, message, code="outcome_unknown")
+                _fail(variant, "outcome_unknown", message)
+                await self._failed(session, post, variant, message)
+                return attempt.outcome
+            if found:
+                external_id, url = found
+                await self._result(session, post, variant, attempt,
+                                   PublishResult("published", external_id=external_id, url=url),
+                                   {"reconciled": True})
+                attempt.message = "Published (found on the account after an unclear answer)"
+                return attempt.outcome
+            # Looked up and not there: the provider did not take it; a new attempt may go out.
+            _finish(attempt, Outcome.ABANDONED, "Not found on the account after an unclear answer",
+                    code="not_found_after_unknown")
+            variant.status = VariantStatus.SCHEDULED.value
+            await sync_post(session, post)
+            return attempt.outcome
+
+
+async def find_published(network: Network, client: Any, ref: AccountRef, text: str,
+                         *, since: datetime) -> tuple[str, str | None] | bool | None:
+    """Look for a post with this text on the account since `since`: (id, url) when found,
+    False when the account's recent posts do not have it, None when this network has no such
+    lookup here yet (only X so far)."""
+    if network is Network.X:
+        response = await call(network, "GET", f"{client.base}/2/users/{ref.external_id}/tweets", ref.access_token,
+                              params={"tweet.fields": "created_at,text", "max_results": 100}, timeout=client.timeout)
+        for tweet in json_of(network, response).get("data") or []:
+            created = tweet.get("created_at")
+            if tweet.get("text") != text:
+                continue
+            if created:
+                try:
+                    when = datetime.fromisoformat(str(created).replace("Z", "+00:00"))
+                except ValueError:
+                    when = None
+                if when is not None and when < since - timedelta(minutes=5):
+                    continue
+            return str(tweet["id"]), f"https://x.com/i/web/status/{tweet['id']}"
+        return False
+    return None
+
+
+async def open_attempts(session: AsyncSession, agency_id: UUID) -> list[tuple[UUID, UUID]]:
+    """Unfinished attempts of one agency: to poll (processing) or reconcile (unknown, stuck)."""
+    at = now()
+    rows = await session.execute(select(PublishAttempt.variant_id, PublishAttempt.id).where(
+        PublishAttempt.agency_id == agency_id, PublishAttempt.finished_at.is_(None),
+        (PublishAttempt.outcome == Outcome.PROCESSING.value)
+        | ((PublishAttempt.outcome == Outcome.UNKNOWN.value) & (PublishAttempt.started_at <= at - UNKNOWN_GRACE))
+        | (PublishAttempt.started_at <= at - STUCK_AFTER)))
+    return [(r[0], r[1]) for r in rows]
+
+
+# --- what the API does ----------------------------------------------------------------------
+
+
+class PublishingService:
+    """Publish now, retry a failed variant, cancel, and the publishing log, for the API."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def _loaded(self, post_id: UUID, *, lock: bool = False) -> Any:
+        from domain.content.service import PostService
+
+        return await PostService(self.ctx)._load(post_id, lock=lock)
+
+    @staticmethod
+    def _variant(loaded: Any, variant_id: UUID) -> PostVariant:
+        from domain.core.errors import NotFoundError
+
+        for variant in loaded.variants:
+            if variant.id == variant_id:
+                return variant
+        raise NotFoundError("No such variant")
+
+    def _kick(self) -> None:
+        """Sweep this agency now rather than at the next tick (the sweep claims; no delay)."""
+        self.ctx.jobs.send("publishing.sweep")
+
+    async def publish_now(self, post_id: UUID) -> Any:
+        from domain.agencies.rules import Action
+        from domain.content.service import PostTransitionError
+
+        self.ctx.require(Action.POSTS_WRITE)
+        loaded = await self._loaded(post_id, lock=True)
+        waiting = [v for v in loaded.variants if v.status == VariantStatus.SCHEDULED.value]
+        if not waiting or any(v.status in _NOT_YET for v in loaded.variants):
+            raise PostTransitionError("Only a scheduled post (every variant approved and scheduled) can be "
+                                      f"published now; this one is {loaded.post.status}")
+        loaded.post.scheduled_at = now()
+        for variant in waiting:
+            variant.not_before = None
+        await sync_post(self.ctx.session, loaded.post)
+        await self.ctx.audit("post.publish_now", "post", loaded.post.id, {"variants": len(waiting)})
+        self._kick()
+        return loaded
+
+    async def retry(self, post_id: UUID, variant_id: UUID) -> Any:
+        from domain.agencies.rules import Action
+        from domain.content.service import PostTransitionError
+
+        self.ctx.require(Action.POSTS_WRITE)
+        loaded = await self._loaded(post_id, lock=True)
+        variant = self._variant(loaded, variant_id)
+        if variant.status != VariantStatus.FAILED.value:
+            raise PostTransitionError(f"Only a failed variant can be retried; this one is {variant.status}")
+        at = now()
+        number = (await self.ctx.session.scalar(select(func.coalesce(func.max(PublishAttempt.number), 0))
+                                                .where(PublishAttempt.variant_id == variant.id))) + 1
+        # A marker in the log: lateness and the attempt budget count again from here.
+        self.ctx.session.add(PublishAttempt(agency_id=self.ctx.agency_id, variant_id=variant.id, number=number,
+                                            started_at=at, finished_at=at, outcome=Outcome.RETRY_REQUESTED.value,
+                                            response={}, message="Retry requested"))
+        variant.status = VariantStatus.SCHEDULED.value
+        variant.error = None
+        variant.not_before = None
+        if loaded.post.scheduled_at is None or loaded.post.scheduled_at < at:
+            variant.not_before = at
+        await sync_post(self.ctx.session, loaded.post)
+        await self.ctx.audit("post.publish_retried", "post", loaded.post.id, {"variant_id": str(variant.id)})
+        self._kick()
+        return loaded
+
+    async def cancel(self, post_id: UUID) -> Any:
+        from domain.agencies.rules import Action
+        from domain.content.service import PostTransitionError
+
+        self.ctx.require(Action.POSTS_WRITE)
+        loaded = await self._loaded(post_id, lock=True)
+        waiting = [v for v in loaded.variants if v.status == VariantStatus.SCHEDULED.value]
+        if not waiting:
+            raise PostTransitionError("Nothing is waiting to be published (variants being sent cannot be "
+                                      "cancelled)")
+        for variant in waiting:
+            variant.status = VariantStatus.DRAFT.value
+            variant.not_before = None
+        await sync_post(self.ctx.session, loaded.post)
+        await self.ctx.audit("post.publish_cancelled", "post", loaded.post.id, {"variants": len(waiting)})
+        return loaded
+
+    async def attempts(self, post_id: UUID, variant_id: UUID) -> list[PublishAttempt]:
+        from domain.agencies.rules import Action
+
+        self.ctx.require(Action.POSTS_READ)
+        loaded = await self._loaded(post_id)
+        variant = self._variant(loaded, variant_id)
+        return list((await self.ctx.session.scalars(
+            self.ctx.select(PublishAttempt).where(PublishAttempt.variant_id == variant.id)
+            .order_by(PublishAttempt.number.desc()))).all())
+
+
+_NOT_YET = frozenset({VariantStatus.DRAFT.value, VariantStatus.IN_REVIEW.value, VariantStatus.APPROVED.value})

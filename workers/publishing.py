@@ -1,0 +1,103 @@
+"""Publishing: the sweep that claims due variants, and the jobs that send them.
+
+`chorus_agencies_with_due_publishing()` (migration 0010, SECURITY DEFINER, ids only) names
+the agencies with a due scheduled variant or an unfinished attempt. The sweep sends each one
+`publishing.sweep` job, which (under that agency as tenant) claims its due variants with
+FOR UPDATE SKIP LOCKED, commits them as `publishing` with a new attempt each, and only then
+sends one `publishing.publish_variant` job per claimed variant; it also sends a
+`publishing.check_attempt` job for each attempt that is processing (asynchronous publish, to
+poll), unknown (to look up) or stuck (no live worker). Every job re-checks the attempt is
+still the live one, so a redelivered or duplicated job changes nothing and never re-sends.
+Scheduling never uses dramatiq's delay/eta: the database is the schedule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from uuid import UUID
+
+import dramatiq
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.publishing.rules import SWEEP_SECONDS
+from domain.publishing.service import Publisher, claim_due, network_settings, open_attempts
+from workers.broker import JobContext, actor
+
+log = logging.getLogger("chorus.workers.publishing")
+
+SWEEP = "publishing.sweep"
+PUBLISH_VARIANT = "publishing.publish_variant"
+CHECK_ATTEMPT = "publishing.check_attempt"
+
+
+def _publisher(job: JobContext) -> Publisher:
+    if job.agency_id is None:
+        raise ValueError("publishing jobs need an agency_id")
+    return Publisher(agency_id=job.agency_id, factory=job.runtime.session_factory(), vault=job.settings.vault(),
+                     networks=network_settings(job.settings), after_commit=job.after_commit)
+
+
+@actor(SWEEP, max_retries=3, time_limit=300_000)
+async def sweep_agency(job: JobContext) -> None:
+    if job.agency_id is None:
+        raise ValueError("publishing.sweep needs an agency_id")
+    claimed = await claim_due(job.session, job.agency_id)
+    for variant_id, attempt_id in claimed:
+        job.jobs.send(PUBLISH_VARIANT, variant_id=variant_id, attempt_id=attempt_id)
+    checks = await open_attempts(job.session, job.agency_id)
+    for variant_id, attempt_id in checks:
+        job.jobs.send(CHECK_ATTEMPT, variant_id=variant_id, attempt_id=attempt_id)
+    counts = {"claimed": len(claimed), "checks": len(checks)}
+    log.info("publishing sweep", extra={"agency_id": str(job.agency_id), **counts})
+
+
+# A publish job is safe to run again (the attempt's dispatch stamp stops a second send), so
+# dramatiq may retry one that failed before sending.
+@actor(PUBLISH_VARIANT, max_retries=3, time_limit=300_000)
+async def publish_variant(job: JobContext, variant_id: str, attempt_id: str) -> None:
+    outcome = await _publisher(job).publish_attempt(UUID(str(variant_id)), UUID(str(attempt_id)))
+    log.info("publish attempt", extra={"variant_id": str(variant_id), "attempt_id": str(attempt_id),
+                                       "outcome": outcome})
+
+
+@actor(CHECK_ATTEMPT, max_retries=3, time_limit=300_000)
+async def check_attempt(job: JobContext, variant_id: str, attempt_id: str) -> None:
+    outcome = await _publisher(job).check_attempt(UUID(str(variant_id)), UUID(str(attempt_id)))
+    log.info("publish attempt checked", extra={"variant_id": str(variant_id), "attempt_id": str(attempt_id),
+                                               "outcome": outcome})
+
+
+async def due_agencies(engine: AsyncEngine) -> list[UUID]:
+    """Agencies with publishing work due (ids only; runs as the app role)."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(text("SELECT * FROM chorus_agencies_with_due_publishing()"))
+        return [row[0] for row in rows]
+
+
+def _send(broker: dramatiq.Broker, agency_ids: list[UUID]) -> None:
+    job = broker.get_actor(SWEEP)
+    for agency_id in agency_ids:
+        job.send_with_options(kwargs={"agency_id": str(agency_id)})
+
+
+async def sweep(engine: AsyncEngine, broker: dramatiq.Broker) -> list[UUID]:
+    """Send one publishing.sweep job per agency with work due; returns those agencies."""
+    agency_ids = await due_agencies(engine)
+    if agency_ids:
+        await asyncio.to_thread(_send, broker, agency_ids)  # the brokers' clients block
+    return agency_ids
+
+
+async def _scheduled(context) -> list[UUID]:  # noqa: ANN001 - workers.scheduler.SweepContext
+    return await sweep(context.engine, context.broker)
+
+
+try:  # `chorus scheduler` runs it periodically, once its registry is on main.
+    from workers.scheduler import SWEEPS
+except ImportError:  # pragma: no cover - before workers/scheduler.py lands
+    SWEEPS = None
+if SWEEPS is not None:
+    SWEEPS.register(SWEEP, every=lambda settings: float(getattr(settings, "publish_sweep_seconds", SWEEP_SECONDS)),
+                    fn=_scheduled)
