@@ -33,6 +33,7 @@ from api.controllers.networks import NetworkController
 from api.controllers.notifications import NotificationController
 from api.controllers.posts import PostController
 from api.controllers.share_links import ShareLinkController
+from api.controllers.webhooks import WebhookController
 from api.controllers.social_accounts import NetworkAppController, OAuthCallbackController, SocialAccountController
 from api.middleware import IdempotencyMiddleware, NulCharacterMiddleware, RequestContextMiddleware
 from api.pages.share import SHARE_HANDLERS, TEMPLATES, too_many_requests
@@ -160,6 +161,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         Router(path="/", route_handlers=SHARE_HANDLERS, middleware=[share_rate_limit.middleware],
                exception_handlers={TooManyRequestsException: too_many_requests}),
         NotificationController,
+        WebhookController,
         healthz,
         readyz,
     ]

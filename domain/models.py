@@ -10,6 +10,7 @@ from domain.imports.models import ImportJob
 from domain.media.models import MediaAsset
 from domain.networks.models import NetworkApp, OAuthLink, SocialAccount
 from domain.notifications.models import Notification
+from domain.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from domain.publishing.models import PublishAttempt
 
 __all__ = [

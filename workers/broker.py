@@ -36,7 +36,7 @@ from domain.core.settings import Settings
 log = logging.getLogger("chorus.workers")
 
 # The modules whose import declares actors (one per context).
-ACTOR_MODULES = ("workers.notifications", "workers.approvals", "workers.publishing")
+ACTOR_MODULES = ("workers.notifications", "workers.approvals", "workers.webhooks", "workers.publishing")
 
 
 @dataclass(frozen=True)

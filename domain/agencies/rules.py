@@ -36,6 +36,9 @@ class Action(StrEnum):
     SCHEDULE_WRITE = "schedule:write"  # posting slots and calendar feeds
     # Reading one's own in-app feed and marking it read; people only (no API-key scope).
     NOTIFICATIONS_READ = "notifications:read"
+    # Outbound webhook endpoints, their deliveries (read) and managing them (write, replay).
+    WEBHOOKS_READ = "webhooks:read"
+    WEBHOOKS_MANAGE = "webhooks:manage"
 
 
 _READ_ONLY = frozenset(
@@ -46,7 +49,7 @@ _READ_ONLY = frozenset(
 PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.OWNER: frozenset(Action),
     Role.ADMIN: frozenset(Action),
-    Role.MANAGER: _READ_ONLY | {Action.BRANDS_WRITE, Action.CAMPAIGNS_WRITE, Action.AUDIT_READ, Action.ACCOUNTS_WRITE,
+    Role.MANAGER: _READ_ONLY | {Action.WEBHOOKS_READ, Action.BRANDS_WRITE, Action.CAMPAIGNS_WRITE, Action.AUDIT_READ, Action.ACCOUNTS_WRITE,
                                 Action.POSTS_WRITE, Action.MEDIA_WRITE, Action.SCHEDULE_WRITE},
     Role.EDITOR: _READ_ONLY | {Action.CAMPAIGNS_WRITE, Action.POSTS_WRITE, Action.MEDIA_WRITE},
     Role.ANALYST: _READ_ONLY,
@@ -72,6 +75,8 @@ ACTION_SCOPES: dict[Action, str | None] = {
     Action.MEDIA_WRITE: "media:write",
     Action.SCHEDULE_WRITE: "schedule:write",
     Action.NOTIFICATIONS_READ: None,
+    Action.WEBHOOKS_READ: "webhooks:read",
+    Action.WEBHOOKS_MANAGE: "webhooks:write",
 }
 
 SCOPES: frozenset[str] = frozenset(s for s in ACTION_SCOPES.values() if s)

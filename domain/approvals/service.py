@@ -57,6 +57,7 @@ from domain.core.context import Context
 from domain.core.errors import ConflictError, DomainError, NotFoundError, ValidationFailedError
 from domain.core.pagination import Page, PageRequest, paginate, resolve_sort
 from domain.notifications.service import notify
+from domain.webhooks.service import emit
 
 if TYPE_CHECKING:
     from domain.content.service import Loaded
@@ -419,6 +420,10 @@ class ApprovalService:
                 user_id=user_id, share_link_id=share_link_id, author_name=name[:200], author_email=email[:320],
                 mentions=[], revision=req.revision))
         await self._notify_decision(req, post, decision, name, comment, moved=outcome.step_passed)
+        if outcome.status in (RequestStatus.APPROVED, RequestStatus.CHANGES_REQUESTED):
+            await emit(self.ctx, "post.approved" if outcome.status is RequestStatus.APPROVED else "post.changes_requested",
+                       {"post_id": req.post_id, "brand_id": req.brand_id, "approval_request_id": req.id,
+                        "reviewer_type": reviewer_type, "comment": comment})
         return req
 
     async def cancel(self, request_id: UUID) -> ApprovalRequest:

@@ -15,12 +15,14 @@ from domain.core.crypto import VaultError
 from domain.core.db import create_engine
 from domain.core.settings import Settings
 from domain.networks.models import NetworkApp, OAuthLink, SocialAccount
+from domain.webhooks.models import WebhookEndpoint
 
 # Every encrypted column in the schema. A new one must be listed here (a test checks).
 ENCRYPTED_COLUMNS: dict[Any, tuple[str, ...]] = {
     SocialAccount: ("access_token_enc", "refresh_token_enc"),
     OAuthLink: ("code_verifier_enc", "grant_enc"),
     NetworkApp: ("client_secret_enc",),
+    WebhookEndpoint: ("secret_enc",),
 }
 
 

@@ -74,6 +74,11 @@ class Settings:
     # How often the in-process worker sweeps for due approval reminders and expiries
     # (seconds; 0 disables the tick).
     approval_sweep_seconds: float = 300.0
+    # Outbound webhooks: development only, allow http and private/loopback targets.
+    webhooks_allow_private: bool = False
+    webhooks_timeout_seconds: float = 10.0
+    # How often the sweep re-sends due webhook retries (0: never).
+    webhook_sweep_seconds: float = 30.0
     # The agency-facing web app; emails link to posts under it when set (no link otherwise).
     frontend_base_url: str | None = None
     # The media library: where the bytes live (`local` under media_dir, or `s3`), how big a
@@ -126,6 +131,9 @@ class Settings:
             broker_url=_env("BROKER_URL"),
             worker_threads=_int("WORKER_THREADS", 4),
             approval_sweep_seconds=float(_env("APPROVAL_SWEEP_SECONDS", "300")),  # type: ignore[arg-type]
+            webhooks_allow_private=_bool("WEBHOOKS_ALLOW_PRIVATE", False),
+            webhooks_timeout_seconds=float(_env("WEBHOOKS_TIMEOUT", "10")),  # type: ignore[arg-type]
+            webhook_sweep_seconds=float(_env("WEBHOOK_SWEEP_SECONDS", "30")),  # type: ignore[arg-type]
             frontend_base_url=_env("FRONTEND_BASE_URL"),
             media_storage=_env("MEDIA_STORAGE", "local"),  # type: ignore[arg-type]
             media_dir=Path(_env("MEDIA_DIR")) if _env("MEDIA_DIR") else None,  # type: ignore[arg-type]

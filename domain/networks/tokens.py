@@ -42,6 +42,10 @@ async def fresh_access_token(
     account_id: UUID,
     force: bool = False,
 ) -> str:
+    from domain.core.jobs import JobBuffer
+
+    after_commit: list = []
+    reconnect_jobs = JobBuffer(after_commit, agency_id)
     async with scoped_session(factory, agency_id=agency_id) as session, session.begin():
         account = await session.scalar(
             select(SocialAccount)
@@ -65,6 +69,11 @@ async def fresh_access_token(
         except AuthExpired:
             account.status = "needs_reconnect"
             return_error = AccountNeedsReconnectError()
+            from domain.webhooks.service import emit_in
+
+            await emit_in(session, agency_id, reconnect_jobs, "account.needs_reconnect", {
+                "social_account_id": account.id, "brand_id": account.brand_id, "network": account.network,
+                "handle": account.handle})
         else:
             account.access_token_enc = vault.encrypt(grant.access_token)
             if grant.refresh_token:  # never overwrite a stored refresh token with an empty one
@@ -75,6 +84,8 @@ async def fresh_access_token(
             account.last_refreshed_at = now()
             return_error = None
     # Committed: the new token is stored (or the account marked) before anyone uses it.
+    for task in after_commit:  # the account.needs_reconnect webhook deliveries
+        await task()
     if return_error is not None:
         raise return_error
     return grant.access_token

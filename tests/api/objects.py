@@ -18,6 +18,15 @@ async def notification_for_owner(tenant, owner_engine) -> str:
     return notification_id
 
 
+async def webhook_endpoint_and_delivery(tenant) -> tuple[str, str]:
+    """An inactive endpoint at a public address (registration resolves nothing: an IP
+    literal) and a `ping` delivery to it; the worker fails it without sending anything."""
+    endpoint = (await tenant.req("POST", "/v1/webhook-endpoints", json={
+        "url": "https://93.184.215.14/chorus-hook", "events": ["post.approved"], "active": False})).json()
+    delivery = (await tenant.req("POST", f"/v1/webhook-endpoints/{endpoint['id']}/test")).json()
+    return endpoint["id"], delivery["id"]
+
+
 async def one_of_each(tenant, owner_engine, settings, *, member_id: str) -> dict[str, str]:
     """Ids by path-parameter name. `member_id`: the member the walk may act on."""
     brand = await tenant.brand()
@@ -42,7 +51,10 @@ async def one_of_each(tenant, owner_engine, settings, *, member_id: str) -> dict
     share = (await tenant.req("POST", f"/v1/brands/{brand['id']}/share-links", json={"posts": [post["id"]]})).json()
     upload = await tenant.client.post(f"/v1/brands/{brand['id']}/imports", headers=tenant.auth(),
                                       files={"file": ("posts.csv", b"account,text\nx:h,hi\n", "text/csv")})
+    endpoint_id, delivery_id = await webhook_endpoint_and_delivery(tenant)
     return {
+        "endpoint_id": endpoint_id,
+        "delivery_id": delivery_id,
         "notification_id": await notification_for_owner(tenant, owner_engine),
         "import_id": upload.json()["id"],
         "feed_id": feed["id"],

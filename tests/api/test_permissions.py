@@ -61,7 +61,8 @@ async def test_every_route_with_api_key_scopes(app, tenant):
            "account_id": str(uuid.uuid4()), "network": "x", "post_id": str(uuid.uuid4()),
            "variant_id": str(uuid.uuid4()), "number": "1", "brief_id": str(uuid.uuid4()),
            "media_id": str(uuid.uuid4()), "feed_id": str(uuid.uuid4()), "import_id": str(uuid.uuid4()), "request_id": str(uuid.uuid4()),
-           "share_link_id": str(uuid.uuid4()), "notification_id": str(uuid.uuid4())}
+           "share_link_id": str(uuid.uuid4()), "notification_id": str(uuid.uuid4()),
+           "endpoint_id": str(uuid.uuid4()), "delivery_id": str(uuid.uuid4())}
     for case in api_routes(app):
         action = case.opt["action"]
         needed = ACTION_SCOPES[action]
@@ -78,7 +79,8 @@ async def test_every_route_with_api_key_scopes(app, tenant):
 async def test_no_credential_is_401_on_every_private_route(app, client):
     ids = {p: str(uuid.uuid4()) for p in ["brand_id", "campaign_id", "member_id", "invitation_id", "key_id",
                                           "link_id", "account_id", "post_id", "variant_id", "brief_id",
-                                          "media_id", "feed_id", "import_id", "request_id", "share_link_id", "notification_id"]} | {"network": "x",
+                                          "media_id", "feed_id", "import_id", "request_id", "share_link_id", "notification_id",
+                                          "endpoint_id", "delivery_id"]} | {"network": "x",
                                                                                                  "number": "1"}
     for case in api_routes(app):
         r = await client.request(case.method, case.url(ids), content=b"{not json")

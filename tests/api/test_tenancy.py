@@ -26,7 +26,8 @@ BODIES = {
     "/v1/brands/{brand_id}/share-links": {"range": {"from": "2030-01-01", "to": "2030-01-31"}},
 }
 ID_PARAMS = {"notification_id", "brand_id", "campaign_id", "member_id", "invitation_id", "key_id", "link_id", "account_id", "post_id",
-             "variant_id", "number", "brief_id", "media_id", "feed_id", "import_id", "request_id", "share_link_id"}
+             "variant_id", "number", "brief_id", "media_id", "feed_id", "import_id", "request_id", "share_link_id",
+             "endpoint_id", "delivery_id"}
 
 
 async def _objects(tenant, owner_engine=None, settings=None) -> dict[str, str]:

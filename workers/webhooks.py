@@ -1,0 +1,77 @@
+"""Outbound webhook deliveries: the `webhooks.deliver` actor (one attempt at one delivery)
+and the sweep that sends a job for every delivery whose retry is due.
+
+`chorus_due_webhook_deliveries(at, max)` (migration 0011, SECURITY DEFINER) names due
+deliveries across agencies (ids only): the app role cannot see other agencies' rows. The
+database is the schedule (`next_attempt_at`, a partial index on pending rows): long waits
+never use dramatiq's own delay. A delivery swept twice, or whose first job is still queued,
+gets a second job that finds it locked, done or not due, and does nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from uuid import UUID
+
+import dramatiq
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.core.clock import now
+from domain.webhooks.service import DELIVER, deliver
+from workers.broker import JobContext, actor
+
+log = logging.getLogger("chorus.workers.webhooks")
+
+SWEEP_BATCH = 500
+
+
+# Failures of the receiver are recorded and retried through the sweep, not by dramatiq; a
+# crash (database gone) raises and dramatiq retries a few times, and the sweep after that.
+@actor(DELIVER, max_retries=3, time_limit=120_000)
+async def deliver_job(job: JobContext, delivery_id: str) -> None:
+    outcome = await deliver(job.session, job.agency_id, UUID(delivery_id), settings=job.settings)
+    log.info("webhook delivery", extra={"delivery_id": delivery_id, "outcome": outcome})
+
+
+async def due_deliveries(engine: AsyncEngine, at: datetime | None = None,
+                         limit: int = SWEEP_BATCH) -> list[tuple[UUID, UUID]]:
+    """(agency id, delivery id) of pending deliveries due at `at` (default: now)."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(text("SELECT agency_id, delivery_id FROM chorus_due_webhook_deliveries(:at, :n)"),
+                                  {"at": at or now(), "n": limit})
+        return [(row[0], row[1]) for row in rows]
+
+
+def _send(broker: dramatiq.Broker, due: list[tuple[UUID, UUID]]) -> None:
+    job = broker.get_actor(DELIVER)
+    for agency_id, delivery_id in due:
+        job.send_with_options(kwargs={"agency_id": str(agency_id), "delivery_id": str(delivery_id)})
+
+
+async def sweep(engine: AsyncEngine, broker: dramatiq.Broker, at: datetime | None = None) -> list[tuple[UUID, UUID]]:
+    """Send one `webhooks.deliver` job per delivery due at `at`; returns them."""
+    due = await due_deliveries(engine, at)
+    if due:
+        await asyncio.to_thread(_send, broker, due)  # the brokers' clients block
+    return due
+
+
+async def _scheduled(ctx) -> int:  # noqa: ANN001 - workers.scheduler.SweepContext
+    return len(await sweep(ctx.engine, ctx.broker))
+
+
+def _register_sweep() -> None:
+    """`chorus scheduler` runs the sweep every CHORUS_WEBHOOK_SWEEP_SECONDS (0: never). This
+    module is imported with the actors whenever a broker is built, which the scheduler does
+    before it reads its registry."""
+    try:
+        from workers.scheduler import SWEEPS
+    except ImportError:  # a tree without the scheduler: nothing to register with
+        return
+    SWEEPS.register("webhooks.deliver_due", every=lambda settings: settings.webhook_sweep_seconds, fn=_scheduled)
+
+
+_register_sweep()
