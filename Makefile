@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run worker test setup chromium openapi bench bench-calendar clean
+.PHONY: run worker scheduler test setup chromium openapi bench bench-calendar clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,10 @@ run: $(STAMP)
 # The background jobs alone (`make run` already runs a worker beside the API).
 worker: $(STAMP)
 	$(BIN)/chorus worker
+
+# The periodic sweeps alone (`make run` already runs the scheduler beside the API).
+scheduler: $(STAMP)
+	$(BIN)/chorus scheduler
 
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest

@@ -1,4 +1,4 @@
-"""The `chorus` command: run, worker, db upgrade, seed, openapi."""
+"""The `chorus` command: run, worker, scheduler, db upgrade, seed, openapi."""
 
 from __future__ import annotations
 
@@ -129,6 +129,28 @@ def cmd_worker(settings: Settings, threads: int | None = None) -> None:
         print("• worker stopped")
 
 
+def cmd_scheduler(settings: Settings) -> None:
+    import signal
+    import threading
+
+    from domain.core import logs
+    from workers.scheduler import Scheduler
+
+    logs.configure(settings.log_level, settings.log_json)
+    scheduler = Scheduler(settings)
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    scheduler.start()
+    sweeps = ", ".join(f"{name}" for name in scheduler.names) or "none"
+    print(f"• scheduler running (sweeps: {sweeps}); Ctrl-C stops it")
+    try:
+        stopping.wait()
+    finally:
+        scheduler.stop()
+        print("• scheduler stopped")
+
+
 def cmd_run(settings: Settings, reload_code: bool = False) -> None:
     import uvicorn
 
@@ -137,12 +159,16 @@ def cmd_run(settings: Settings, reload_code: bool = False) -> None:
     settings = _with_sandbox(settings)
     cmd_db_upgrade(settings)
     cmd_seed(settings)
-    # The worker runs in this process beside the API: one command, one Ctrl-C.
+    # The worker and the scheduler run in this process beside the API: one command, one Ctrl-C.
     from workers.broker import InProcessWorker
+    from workers.scheduler import Scheduler
 
     worker = InProcessWorker(settings)
     worker.start()
     print(f"• worker running beside the API ({settings.worker_threads} threads)")
+    scheduler = Scheduler(settings, broker=worker.broker)
+    scheduler.start()
+    print(f"• scheduler running beside the API (sweeps: {', '.join(scheduler.names) or 'none'})")
     base = f"http://{settings.host}:{settings.port}"
     print(f"• Chorus API on {base}   docs: {base}/docs   OpenAPI: {base}/docs/openapi.json")
     if settings.mount_sandbox:
@@ -154,15 +180,17 @@ def cmd_run(settings: Settings, reload_code: bool = False) -> None:
     try:
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
     finally:
+        scheduler.stop()
         worker.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="chorus", description="Chorus API")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="migrate, seed the demo agency, serve the API and run the worker")
+    sub.add_parser("run", help="migrate, seed the demo agency, serve the API, run the worker and the scheduler")
     worker = sub.add_parser("worker", help="run the background jobs (dramatiq actors)")
     worker.add_argument("--threads", type=int, default=None, help="worker threads (default CHORUS_WORKER_THREADS)")
+    sub.add_parser("scheduler", help="run the periodic sweeps (they send jobs to the workers)")
     db = sub.add_parser("db", help="database commands")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     up = db_sub.add_parser("upgrade", help="apply migrations to CHORUS_DATABASE_URL")
@@ -192,6 +220,8 @@ def main(argv: list[str] | None = None) -> None:
         cmd_run(settings)
     elif args.command == "worker":
         cmd_worker(settings, args.threads)
+    elif args.command == "scheduler":
+        cmd_scheduler(settings)
     elif args.command == "db":
         cmd_db_upgrade(settings, args.revision)
     elif args.command == "seed":

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from uuid import UUID
 
 import dramatiq
@@ -25,9 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from domain.agencies.rules import Principal
 from domain.approvals.service import ApprovalService
 from domain.core.context import Context
-from domain.core.db import create_engine
-from domain.core.settings import Settings
 from workers.broker import JobContext, actor
+from workers.scheduler import SWEEPS, SweepContext
 
 log = logging.getLogger("chorus.workers.approvals")
 
@@ -66,36 +64,9 @@ async def sweep(engine: AsyncEngine, broker: dramatiq.Broker) -> list[UUID]:
     return agency_ids
 
 
-class ApprovalSweeper:
-    """The periodic tick: a thread that runs `sweep` every `interval` seconds (the first one
-    interval after start) until stopped. `chorus scheduler` will take this over."""
+async def _scheduled(ctx: SweepContext) -> list[UUID]:
+    return await sweep(ctx.engine, ctx.broker)
 
-    def __init__(self, settings: Settings, broker: dramatiq.Broker, interval: float) -> None:
-        self.settings, self.broker, self.interval = settings, broker, interval
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="chorus-approval-sweep", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self.interval):
-            try:
-                asyncio.run(self._tick())
-            except Exception:  # noqa: BLE001 - a failed tick is retried at the next one
-                log.exception("approval sweep failed")
-
-    async def _tick(self) -> None:
-        engine = create_engine(self.settings.app_url(), pool_size=1,
-                               statement_timeout_ms=self.settings.db_statement_timeout_ms)
-        try:
-            agency_ids = await sweep(engine, self.broker)
-        finally:
-            await engine.dispose()
-        if agency_ids:
-            log.info("approval sweep sent jobs", extra={"agencies": len(agency_ids)})
+# `chorus scheduler` runs it every CHORUS_APPROVAL_SWEEP_SECONDS (0: never).
+SWEEPS.register(REMIND_AND_EXPIRE, every=lambda settings: settings.approval_sweep_seconds, fn=_scheduled)

@@ -36,7 +36,7 @@ from domain.core.settings import Settings
 log = logging.getLogger("chorus.workers")
 
 # The modules whose import declares actors (one per context).
-ACTOR_MODULES = ("workers.notifications", "workers.approvals", "workers.webhooks", "workers.publishing")
+ACTOR_MODULES = ("workers.notifications", "workers.approvals", "workers.webhooks", "workers.tokens", "workers.publishing")
 
 
 @dataclass(frozen=True)
@@ -211,7 +211,8 @@ def close_broker(broker: dramatiq.Broker) -> None:
 
 class InProcessWorker:
     """A dramatiq Worker in this process: its consumer and worker threads run beside
-    whatever else the process does (the API under `chorus run`)."""
+    whatever else the process does (the API and the scheduler under `chorus run`). It runs
+    actors only; the periodic sweeps are `workers.scheduler.Scheduler`'s."""
 
     def __init__(self, settings: Settings, threads: int | None = None) -> None:
         from domain.core import jobs
@@ -223,24 +224,15 @@ class InProcessWorker:
         jobs.use_sender(self._sender)
         self.worker = dramatiq.Worker(self.broker, worker_threads=threads or settings.worker_threads,
                                       worker_timeout=500)
-        # The periodic approval sweep (CHORUS_APPROVAL_SWEEP_SECONDS; 0: none) runs beside it.
-        from workers.approvals import ApprovalSweeper
-
-        self.sweeper = (ApprovalSweeper(settings, self.broker, settings.approval_sweep_seconds)
-                        if settings.approval_sweep_seconds > 0 else None)
 
     def start(self) -> None:
         self.worker.start()
-        if self.sweeper is not None:
-            self.sweeper.start()
 
     def stop(self, timeout_ms: int = 10_000) -> None:
         from domain.core import jobs
 
         # Messages in progress get `timeout_ms` to finish; the rest stay queued (or are
         # requeued by the broker) for the next worker.
-        if self.sweeper is not None:
-            self.sweeper.stop()
         self.worker.stop(timeout=timeout_ms)
         close_broker(self.broker)
         if jobs.current_sender() is self._sender:

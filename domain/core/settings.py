@@ -71,14 +71,17 @@ class Settings:
     # database, as the app role); redis://... or amqp://... for larger installations.
     broker_url: str | None = None
     worker_threads: int = 4
-    # How often the in-process worker sweeps for due approval reminders and expiries
-    # (seconds; 0 disables the tick).
+    # How often `chorus scheduler` sweeps for due approval reminders and expiries
+    # (seconds; 0 disables the sweep).
     approval_sweep_seconds: float = 300.0
     # Outbound webhooks: development only, allow http and private/loopback targets.
     webhooks_allow_private: bool = False
     webhooks_timeout_seconds: float = 10.0
     # How often the sweep re-sends due webhook retries (0: never).
     webhook_sweep_seconds: float = 30.0
+    # How often it looks for access tokens to refresh ahead of expiry and accounts that
+    # will need their user to reconnect (seconds; 0 disables the sweep).
+    token_sweep_seconds: float = 600.0
     # The agency-facing web app; emails link to posts under it when set (no link otherwise).
     frontend_base_url: str | None = None
     # The media library: where the bytes live (`local` under media_dir, or `s3`), how big a
@@ -134,6 +137,7 @@ class Settings:
             webhooks_allow_private=_bool("WEBHOOKS_ALLOW_PRIVATE", False),
             webhooks_timeout_seconds=float(_env("WEBHOOKS_TIMEOUT", "10")),  # type: ignore[arg-type]
             webhook_sweep_seconds=float(_env("WEBHOOK_SWEEP_SECONDS", "30")),  # type: ignore[arg-type]
+            token_sweep_seconds=float(_env("TOKEN_SWEEP_SECONDS", "600")),  # type: ignore[arg-type]
             frontend_base_url=_env("FRONTEND_BASE_URL"),
             media_storage=_env("MEDIA_STORAGE", "local"),  # type: ignore[arg-type]
             media_dir=Path(_env("MEDIA_DIR")) if _env("MEDIA_DIR") else None,  # type: ignore[arg-type]

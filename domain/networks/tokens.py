@@ -8,6 +8,7 @@ empty one. `invalid_grant` (or any AuthExpired) marks the account needs_reconnec
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from uuid import UUID
 
@@ -41,7 +42,10 @@ async def fresh_access_token(
     agency_id: UUID,
     account_id: UUID,
     force: bool = False,
+    due: Callable[[SocialAccount], bool] | None = None,
 ) -> str:
+    """The account's access token, refreshed first when it expires within MARGIN (or when
+    `due(account)` says so, judged on the locked, re-read row; or always with `force`)."""
     from domain.core.jobs import JobBuffer
 
     after_commit: list = []
@@ -58,7 +62,13 @@ async def fresh_access_token(
             raise AccountNeedsReconnectError()
         access = vault.decrypt(account.access_token_enc)
         expires = account.token_expires_at
-        if not force and (expires is None or expires > now() + MARGIN):
+        if force:
+            needed = True
+        elif due is not None:
+            needed = due(account)
+        else:
+            needed = expires is not None and expires <= now() + MARGIN
+        if not needed:
             return access
         network = Network(account.network)
         flow = OAuthFlow(CATALOG[network], await app_credentials(session, vault, networks, agency_id, network),

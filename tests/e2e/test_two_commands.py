@@ -71,6 +71,9 @@ def test_chorus_run_serves_the_demo_and_stops_cleanly(data_dir):
         assert "Chorus API on" in text, text
         # The background worker runs beside the API in the same process (one Ctrl-C for both).
         assert "worker running beside the API" in text, text
+        # So does the scheduler, with the approval and token sweeps registered.
+        assert "scheduler running beside the API" in text, text
+        assert "approvals.remind_and_expire" in text and "accounts.token_refresh" in text, text
         key = re.search(r"Bearer (chk_\S+)", text).group(1)
         for _ in range(100):
             try:

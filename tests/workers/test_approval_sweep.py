@@ -1,6 +1,6 @@
 """The approval sweep end to end: the SQL function names the agencies with a reminder or an
 expiry due, one `approvals.remind_and_expire` job per agency runs on a real dramatiq Worker
-(PostgreSQL broker), and the worker's own tick does the same unprompted. Requests are made
+(PostgreSQL broker), and the scheduler's registered sweep does the same unprompted. Requests are made
 through the API, then moved back in time with owner SQL (the clock is not controllable)."""
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from tests.workers.conftest import eventually, queued_jobs
 
 @pytest.fixture
 def sweep_worker(worker_settings):
-    """A worker without its own tick: the tests sweep explicitly."""
+    """A worker (it runs actors only, no sweeps): the tests sweep explicitly."""
     from workers.broker import InProcessWorker
 
-    running = InProcessWorker(dataclasses.replace(worker_settings, approval_sweep_seconds=0), threads=2)
-    assert running.sweeper is None
+    running = InProcessWorker(worker_settings, threads=2)
+    assert not hasattr(running, "sweeper")
     running.start()
     yield running
     running.stop(timeout_ms=5_000)
@@ -169,19 +169,32 @@ async def test_a_request_past_its_expiry_ends_expired(client, tenant, owner_engi
     assert await _reminders(owner_engine, manager["user_id"]) == []
 
 
-async def test_the_worker_sweeps_on_its_own_tick_and_stops_it(client, tenant, owner_engine, settings,
-                                                              worker_settings):
-    from workers.broker import InProcessWorker
+async def test_the_scheduler_sweeps_on_its_own_and_stops(client, tenant, owner_engine, settings, worker_settings,
+                                                          sweep_worker):
+    from workers.scheduler import SWEEPS, Scheduler, SweepRegistry, load_sweep_modules
 
+    load_sweep_modules()
+    only_approvals = SweepRegistry({"approvals.remind_and_expire": SWEEPS.sweeps["approvals.remind_and_expire"]})
     await _pending_request(tenant, owner_engine, settings, CLIENT, hours_ago=25, remind_after_hours=24)
     submitter = await _owner_user(owner_engine, tenant)
-    running = InProcessWorker(dataclasses.replace(worker_settings, approval_sweep_seconds=0.2), threads=2)
-    running.start()
+    scheduler = Scheduler(dataclasses.replace(worker_settings, approval_sweep_seconds=0.2), broker=sweep_worker.broker,
+                          registry=only_approvals)
+    scheduler.start()
     try:
-        assert running.sweeper is not None and running.sweeper._thread.is_alive()
-        await eventually(lambda: _reminders(owner_engine, submitter), what="the tick's reminder")
+        assert scheduler.names == ["approvals.remind_and_expire"] and scheduler.is_alive()
+        await eventually(lambda: _reminders(owner_engine, submitter), what="the sweep's reminder")
         await eventually(lambda: _drained(owner_engine, tenant.agency_id), what="the jobs to finish")
+        await eventually(lambda: scheduler.stats["approvals.remind_and_expire"].runs >= 3, what="more sweeps")
     finally:
-        running.stop(timeout_ms=5_000)
-    assert not running.sweeper._thread.is_alive()
+        scheduler.stop()
+    assert not scheduler.is_alive()
+    assert scheduler.stats["approvals.remind_and_expire"].failures == 0
     assert len(await _reminders(owner_engine, submitter)) == 1
+
+
+async def test_a_zero_interval_turns_the_approval_sweep_off(worker_settings, sweep_worker):
+    from workers.scheduler import Scheduler
+
+    scheduler = Scheduler(dataclasses.replace(worker_settings, approval_sweep_seconds=0), broker=sweep_worker.broker)
+    assert "approvals.remind_and_expire" not in scheduler.names
+    assert "accounts.token_refresh" in scheduler.names
