@@ -6,8 +6,9 @@ sends each one `accounts.refresh_token` job. The job, under the account's agency
 
 - when the account will need its user within NOTICE_WITHIN (an access token that cannot be
   refreshed - Facebook user tokens after ~60 days - or the end of the refresh window -
-  LinkedIn's `refresh_expires_at`): locks the row, marks it `needs_reconnect` with the reason
-  in `details["reconnect"]`, and notifies the agency's owners, admins and managers who see
+  LinkedIn's `refresh_expires_at`): locks the row, records the reason in
+  `details["reconnect"]` (the account stays connected and keeps publishing until then), and
+  notifies the agency's owners, admins and managers who see
   the brand - once per connection (a reconnect starts a new one);
 - otherwise, when the access token expires within REFRESH_WITHIN (or a quarter of its
   lifetime, if shorter): refreshes through `domain.networks.tokens.fresh_access_token`, the
@@ -128,10 +129,11 @@ async def _lock(job: JobContext, account_id: UUID) -> SocialAccount | None:
 
 
 async def _flag(job: JobContext, account: SocialAccount, reason: str, message: str) -> bool:
-    """Mark the (locked) account needs_reconnect with the reason and tell the team, once."""
+    """Record on the (locked) account why its user must reconnect, and tell the team, once.
+    The status is left as it is: an account flagged ahead of time keeps publishing until its
+    authorisation really ends (then the refresh or the publish marks it needs_reconnect)."""
     if _already_flagged(account):
         return False
-    account.status = "needs_reconnect"
     ends = authorisation_ends(account)
     account.details = {**(account.details or {}), "reconnect": {
         "reason": reason, "message": message, "flagged_at": now().isoformat(),
@@ -181,7 +183,8 @@ async def _look_after(job: JobContext, account_id: UUID) -> str:
         account = await look.get(SocialAccount, account_id)
         if account is None or account.status != "connected":
             return "nothing to do"
-        notice, due = needs_user_soon(account), refresh_due(account)
+        # Told once; after that the account is only named again for a refresh.
+        notice, due = needs_user_soon(account) and not _already_flagged(account), refresh_due(account)
     if notice:
         account = await _lock(job, account_id)
         if account is None or account.status != "connected" or not needs_user_soon(account):

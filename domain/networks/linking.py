@@ -60,6 +60,12 @@ class NetworkNotConfiguredError(ConflictError):
     title = "This network has no app credentials configured"
 
 
+class ReconnectNotice(msgspec.Struct, kw_only=True):
+    reason: str  # no_refresh, refresh_window_ends, refresh_refused
+    message: str
+    authorisation_ends_at: str | None = None
+
+
 class AccountOut(msgspec.Struct, kw_only=True):
     id: UUID
     brand_id: UUID
@@ -78,6 +84,9 @@ class AccountOut(msgspec.Struct, kw_only=True):
     # network has no way, e.g. Facebook page tokens: remove the app in the page's Business
     # Integrations settings) or `failed` (the provider did not answer; tokens are forgotten anyway).
     provider_revoke: str | None = None
+    # Set when the account's user must reconnect soon (the token sweep told the team): the
+    # account keeps working until `authorisation_ends_at`.
+    reconnect_notice: ReconnectNotice | None = None
     version: int
 
 
@@ -130,8 +139,18 @@ def account_out(a: SocialAccount) -> AccountOut:
         token_expires_at=a.token_expires_at.isoformat() if a.token_expires_at else None,
         connected_at=a.connected_at.isoformat() if a.connected_at else None,
         revoked_at=a.revoked_at.isoformat() if a.revoked_at else None,
-        provider_revoke=str((a.details or {}).get("provider_revoke", "")).split(":")[0] or None, version=a.version,
+        provider_revoke=str((a.details or {}).get("provider_revoke", "")).split(":")[0] or None,
+        reconnect_notice=_notice(a), version=a.version,
     )
+
+
+def _notice(a: SocialAccount) -> ReconnectNotice | None:
+    marker = (a.details or {}).get("reconnect") or {}
+    flagged = marker.get("flagged_at")
+    if not flagged or (a.connected_at is not None and datetime.fromisoformat(flagged) < a.connected_at):
+        return None  # none, or from before the account was last connected
+    return ReconnectNotice(reason=str(marker.get("reason", "")), message=str(marker.get("message", "")),
+                           authorisation_ends_at=marker.get("authorisation_ends_at"))
 
 
 def link_out(link: OAuthLink) -> LinkOut:

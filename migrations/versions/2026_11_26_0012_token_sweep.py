@@ -10,7 +10,8 @@ accounts that either
   its current lifetime, at most `refresh_within` and at least 5 minutes; or
 - will need their user within `notice_within`: the access token's expiry when it cannot be
   refreshed (Facebook user tokens after ~60 days), the refresh window's end otherwise
-  (LinkedIn's `refresh_expires_at`).
+  (LinkedIn's `refresh_expires_at`), and whose team has not been told since it was last
+  connected.
 
 `workers/tokens.py` applies the same rule in Python to the locked row before acting. The
 table FORCEs row-level security, which binds its owner too; a read-only policy for the
@@ -55,8 +56,11 @@ def upgrade() -> None:
                  AND a.token_expires_at <= now() + LEAST(refresh_within, GREATEST(interval '5 minutes',
                      (a.token_expires_at - COALESCE(a.last_refreshed_at, a.connected_at,
                                                     a.token_expires_at - refresh_within)) / 4)))
-                OR (CASE WHEN r.refreshable THEN a.refresh_expires_at ELSE a.token_expires_at END)
-                   <= now() + notice_within
+                OR ((CASE WHEN r.refreshable THEN a.refresh_expires_at ELSE a.token_expires_at END)
+                    <= now() + notice_within
+                    -- not when the team was already told since the account was last connected
+                    AND NOT COALESCE((a.details -> 'reconnect' ->> 'flagged_at')::timestamptz
+                                     >= COALESCE(a.connected_at, '-infinity'::timestamptz), false))
               )
         $$
         """
