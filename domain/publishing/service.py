@@ -302,6 +302,12 @@ class Publisher:
             variant.external_url = result.url
             variant.published_at = now()
             variant.error = None
+            from domain.webhooks.service import emit
+
+            await emit(self.context(session), "post.published", {
+                "post_id": post.id, "variant_id": variant.id, "brand_id": post.brand_id, "network": variant.network,
+                "social_account_id": variant.social_account_id, "network_post_id": result.external_id,
+                "url": result.url, "published_at": variant.published_at})
         else:
             # Accepted, still processing: the sweep polls it (no sleeping here), bounded in age.
             attempt.outcome = Outcome.PROCESSING.value
@@ -342,6 +348,11 @@ class Publisher:
 
     async def _failed(self, session: AsyncSession, post: Post, variant: PostVariant, message: str) -> None:
         await sync_post(session, post)
+        from domain.webhooks.service import emit
+
+        await emit(self.context(session), "post.failed", {
+            "post_id": post.id, "variant_id": variant.id, "brand_id": post.brand_id, "network": variant.network,
+            "social_account_id": variant.social_account_id, "message": message[:1000]})
         if post.created_by_id is None:
             return
         from domain.notifications.service import notify

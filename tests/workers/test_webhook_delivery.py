@@ -232,3 +232,11 @@ async def test_no_subscriber_records_nothing(client, tenant, owner_engine, setti
     async with owner_engine.connect() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM webhook_events WHERE agency_id = :a"),
                                    {"a": tenant.agency_id})).scalar() == 0
+
+
+def test_the_retry_sweep_is_registered_with_the_scheduler(settings):
+    import workers.webhooks  # noqa: F401 - imported with the actors whenever a broker is built
+    from workers.scheduler import SWEEPS
+
+    sweep = next(s for s in SWEEPS if s.name == "webhooks.deliver_due")
+    assert sweep.interval(dataclasses.replace(settings, webhook_sweep_seconds=7)) == 7
