@@ -32,6 +32,7 @@ from api.controllers.media import MEDIA_HANDLERS
 from api.controllers.networks import NetworkController
 from api.controllers.notifications import NotificationController
 from api.controllers.posts import PostController
+from api.controllers.publishing import PublishingController
 from api.controllers.share_links import ShareLinkController
 from api.controllers.webhooks import WebhookController
 from api.controllers.social_accounts import NetworkAppController, OAuthCallbackController, SocialAccountController
@@ -151,6 +152,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         OAuthCallbackController,
         *MEDIA_HANDLERS,
         PostController,
+        PublishingController,
         ApprovalController,
         BriefController,
         ImportController,
