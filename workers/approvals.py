@@ -13,7 +13,6 @@ as still pending. A second run therefore skips or finds nothing left to do.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from uuid import UUID
 
@@ -24,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from domain.agencies.rules import Principal
 from domain.approvals.service import ApprovalService
 from domain.core.context import Context
-from workers.broker import JobContext, actor
+from workers.broker import JobContext, actor, send_each
 from workers.scheduler import SWEEPS, SweepContext
 
 log = logging.getLogger("chorus.workers.approvals")
@@ -50,17 +49,10 @@ async def due_agencies(engine: AsyncEngine) -> list[UUID]:
         return [row[0] for row in rows]
 
 
-def _send(broker: dramatiq.Broker, agency_ids: list[UUID]) -> None:
-    job = broker.get_actor(REMIND_AND_EXPIRE)
-    for agency_id in agency_ids:
-        job.send_with_options(kwargs={"agency_id": str(agency_id)})
-
-
 async def sweep(engine: AsyncEngine, broker: dramatiq.Broker) -> list[UUID]:
     """Send one remind-and-expire job per agency that has one due; returns those agencies."""
     agency_ids = await due_agencies(engine)
-    if agency_ids:
-        await asyncio.to_thread(_send, broker, agency_ids)  # the brokers' clients block
+    await send_each(broker, REMIND_AND_EXPIRE, [{"agency_id": str(a)} for a in agency_ids])
     return agency_ids
 
 

@@ -150,6 +150,20 @@ def _load_actor_modules() -> None:
         importlib.import_module(module)
 
 
+async def send_each(broker: dramatiq.Broker, actor_name: str, jobs: Sequence[dict[str, str]]) -> None:
+    """One message per kwargs dict, for the sweeps that fan work out (the brokers' clients
+    block, so off the event loop)."""
+    if not jobs:
+        return
+
+    def send() -> None:
+        actor_ = broker.get_actor(actor_name)
+        for kwargs in jobs:
+            actor_.send_with_options(kwargs=kwargs)
+
+    await asyncio.to_thread(send)
+
+
 def broker_kind(settings: Settings) -> str:
     url = settings.broker_url or ""
     scheme = url.split(":", 1)[0].lower() if url else "postgresql"

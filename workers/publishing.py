@@ -13,7 +13,6 @@ Scheduling never uses dramatiq's delay/eta: the database is the schedule.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from uuid import UUID
 
@@ -23,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.publishing.rules import SWEEP_SECONDS
 from domain.publishing.service import Publisher, claim_due, network_settings, open_attempts
-from workers.broker import JobContext, actor
+from workers.broker import JobContext, actor, send_each
 
 log = logging.getLogger("chorus.workers.publishing")
 
@@ -76,17 +75,10 @@ async def due_agencies(engine: AsyncEngine) -> list[UUID]:
         return [row[0] for row in rows]
 
 
-def _send(broker: dramatiq.Broker, agency_ids: list[UUID]) -> None:
-    job = broker.get_actor(SWEEP)
-    for agency_id in agency_ids:
-        job.send_with_options(kwargs={"agency_id": str(agency_id)})
-
-
 async def sweep(engine: AsyncEngine, broker: dramatiq.Broker) -> list[UUID]:
     """Send one publishing.sweep job per agency with work due; returns those agencies."""
     agency_ids = await due_agencies(engine)
-    if agency_ids:
-        await asyncio.to_thread(_send, broker, agency_ids)  # the brokers' clients block
+    await send_each(broker, SWEEP, [{"agency_id": str(a)} for a in agency_ids])
     return agency_ids
 
 

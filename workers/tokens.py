@@ -20,10 +20,8 @@ sends each one `accounts.refresh_token` job. The job, under the account's agency
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 from uuid import UUID
 
 import dramatiq
@@ -41,7 +39,7 @@ from domain.networks.models import SocialAccount
 from domain.networks.oauth import META_EXCHANGE
 from domain.networks.tokens import AccountNeedsReconnectError, fresh_access_token
 from domain.notifications.service import notify
-from workers.broker import JobContext, actor
+from workers.broker import JobContext, actor, send_each
 from workers.scheduler import SWEEPS, SweepContext
 
 log = logging.getLogger("chorus.workers.tokens")
@@ -91,17 +89,10 @@ async def due_accounts(engine: AsyncEngine) -> list[tuple[UUID, UUID]]:
         return [(row.agency_id, row.account_id) for row in rows]
 
 
-def _send(broker: dramatiq.Broker, due: list[tuple[UUID, UUID]]) -> None:
-    job = broker.get_actor(REFRESH_TOKEN)
-    for agency_id, account_id in due:
-        job.send_with_options(kwargs={"agency_id": str(agency_id), "account_id": str(account_id)})
-
-
 async def sweep(engine: AsyncEngine, broker: dramatiq.Broker) -> list[tuple[UUID, UUID]]:
     """Send one `accounts.refresh_token` job per account due; returns them."""
     due = await due_accounts(engine)
-    if due:
-        await asyncio.to_thread(_send, broker, due)  # the brokers' clients block
+    await send_each(broker, REFRESH_TOKEN, [{"agency_id": str(a), "account_id": str(c)} for a, c in due])
     return due
 
 
@@ -174,7 +165,7 @@ async def refresh_token(job: JobContext, account_id: str) -> None:
 
 
 async def _look_after(job: JobContext, account_id: UUID) -> str:
-    from api.controllers.social_accounts import network_settings
+    from domain.networks.linking import network_settings
 
     runtime = job.runtime
     # A first look in a short transaction of its own: the job's transaction (its connection)
@@ -197,7 +188,7 @@ async def _look_after(job: JobContext, account_id: UUID) -> str:
     # row, the new token committed before use) in its own transaction.
     try:
         await fresh_access_token(runtime.session_factory(), runtime.settings.vault(),
-                                 network_settings(SimpleNamespace(settings=runtime.settings)),  # type: ignore[arg-type]
+                                 network_settings(runtime.settings),
                                  agency_id=job.agency_id, account_id=account_id, due=refresh_due)  # type: ignore[arg-type]
     except AccountNeedsReconnectError:
         account = await _lock(job, account_id)

@@ -10,7 +10,6 @@ gets a second job that finds it locked, done or not due, and does nothing.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime
 from uuid import UUID
@@ -21,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.core.clock import now
 from domain.webhooks.service import DELIVER, deliver
-from workers.broker import JobContext, actor
+from workers.broker import JobContext, actor, send_each
 
 log = logging.getLogger("chorus.workers.webhooks")
 
@@ -45,17 +44,10 @@ async def due_deliveries(engine: AsyncEngine, at: datetime | None = None,
         return [(row[0], row[1]) for row in rows]
 
 
-def _send(broker: dramatiq.Broker, due: list[tuple[UUID, UUID]]) -> None:
-    job = broker.get_actor(DELIVER)
-    for agency_id, delivery_id in due:
-        job.send_with_options(kwargs={"agency_id": str(agency_id), "delivery_id": str(delivery_id)})
-
-
 async def sweep(engine: AsyncEngine, broker: dramatiq.Broker, at: datetime | None = None) -> list[tuple[UUID, UUID]]:
     """Send one `webhooks.deliver` job per delivery due at `at`; returns them."""
     due = await due_deliveries(engine, at)
-    if due:
-        await asyncio.to_thread(_send, broker, due)  # the brokers' clients block
+    await send_each(broker, DELIVER, [{"agency_id": str(a), "delivery_id": str(d)} for a, d in due])
     return due
 
 

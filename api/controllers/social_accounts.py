@@ -16,7 +16,6 @@ from api.problems import CREATE, DELETE, LIST, PROBLEM_JSON, READ, SECURED, WRIT
 from domain.agencies.rules import Action, Principal
 from domain.core.context import Context
 from domain.core.errors import DomainError, NotFoundError
-from domain.core.settings import sandbox_app
 from domain.networks.adapters.base import Network
 from domain.networks.apps import NetworkAppIn, NetworkAppList, NetworkAppOut, NetworkAppService, app_out
 from domain.networks.linking import (
@@ -27,25 +26,15 @@ from domain.networks.linking import (
     LinkOut,
     LinkStart,
     LinkStarted,
-    NetworkSettings,
+    network_settings,
     account_out,
     link_out,
     return_address,
 )
 
 
-def network_settings(state: State) -> NetworkSettings:
-    settings = state.settings
-    apps = {network: (client_id, secret) for network, client_id, secret in settings.network_apps}
-    if settings.network_sandbox_url:
-        for network in Network:
-            apps.setdefault(network.value, sandbox_app(network.value))
-    return NetworkSettings(api_base_url=settings.api_base_url, sandbox_base=settings.network_sandbox_url, apps=apps,
-                           timeout_seconds=settings.network_timeout_seconds)
-
-
 def _service(ctx: Context, state: State) -> LinkingService:
-    return LinkingService(ctx, state.vault, network_settings(state))
+    return LinkingService(ctx, state.vault, network_settings(state.settings))
 
 
 class SocialAccountController(Controller):
@@ -182,7 +171,7 @@ class OAuthCallbackController(Controller):
             return handle_domain_error(request, failure) if wants_json else _page(
                 404, "Unknown network", "This address is not a network Chorus links.")
         ctx = Context(Principal(agency_id=_agency_of(oauth_state), label="oauth callback"), session=session)
-        service = LinkingService(ctx, state.vault, network_settings(state))
+        service = LinkingService(ctx, state.vault, network_settings(state.settings))
         try:
             link = await service.callback(network, oauth_state, code, error)
         except DomainError as err:

@@ -26,6 +26,7 @@ from domain.core.crypto import Vault
 from domain.core.errors import ConflictError, DomainError, NotFoundError, ValidationFailedError
 from domain.core.pagination import Page, PageRequest, paginate, resolve_sort
 from domain.core.security import OpaqueToken
+from domain.core.settings import Settings, sandbox_app
 from domain.networks import identity
 from domain.networks.catalog import CATALOG
 from domain.networks.adapters.base import Network, NetworkError
@@ -168,6 +169,17 @@ class NetworkSettings:
     # Chorus's own app per network: {network: (client id, client secret)}.
     apps: dict[str, tuple[str, str]] = field(default_factory=dict)
     timeout_seconds: float = 10.0
+
+
+def network_settings(settings: Settings) -> NetworkSettings:
+    """What linking, refreshing and publishing need from the settings: Chorus's app per
+    network, and with the sandbox configured, the sandbox's app for every network left."""
+    apps = {network: (client_id, secret) for network, client_id, secret in settings.network_apps}
+    if settings.network_sandbox_url:
+        for network in Network:
+            apps.setdefault(network.value, sandbox_app(network.value))
+    return NetworkSettings(api_base_url=settings.api_base_url, sandbox_base=settings.network_sandbox_url, apps=apps,
+                           timeout_seconds=settings.network_timeout_seconds)
 
 
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}

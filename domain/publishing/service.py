@@ -31,7 +31,6 @@ from domain.core.clock import now
 from domain.core.context import Context
 from domain.core.crypto import Vault
 from domain.core.db import scoped_session
-from domain.core.settings import Settings, sandbox_app
 from domain.networks.adapters.base import (
     AccountRef,
     AuthExpired,
@@ -45,7 +44,7 @@ from domain.networks.adapters.base import (
     Unreachable,
 )
 from domain.networks.http import call, json_of
-from domain.networks.linking import NetworkSettings
+from domain.networks.linking import NetworkSettings, network_settings  # noqa: F401 - its callers import it here
 from domain.networks.models import SocialAccount
 from domain.networks.tokens import AccountNeedsReconnectError, fresh_access_token
 from domain.publishing.models import PublishAttempt
@@ -61,15 +60,6 @@ from domain.publishing.rules import (
 )
 
 log = logging.getLogger("chorus.publishing")
-
-
-def network_settings(settings: Settings) -> NetworkSettings:
-    apps = {network: (client_id, secret) for network, client_id, secret in settings.network_apps}
-    if settings.network_sandbox_url:
-        for network in Network:
-            apps.setdefault(network.value, sandbox_app(network.value))
-    return NetworkSettings(api_base_url=settings.api_base_url, sandbox_base=settings.network_sandbox_url, apps=apps,
-                           timeout_seconds=settings.network_timeout_seconds)
 
 
 def client_for(network: Network, networks: NetworkSettings) -> Any:

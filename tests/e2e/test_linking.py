@@ -109,7 +109,7 @@ async def test_pkce_is_verified_by_the_sandbox(linked_client, owner_engine, sett
 
 
 async def test_ten_concurrent_refreshes_make_one_provider_call(linked_client, sandbox_url, settings, owner_engine):
-    from api.controllers.social_accounts import network_settings
+    from domain.networks.linking import network_settings
     from domain.core.db import create_engine, session_factory
     from domain.networks.tokens import AccountNeedsReconnectError, fresh_access_token
     from tests.conftest import sign_up
@@ -128,9 +128,8 @@ async def test_ten_concurrent_refreshes_make_one_provider_call(linked_client, sa
                                                   "times": None})
     engine = create_engine(settings.app_url(), pool_size=10)
     factory = session_factory(engine)
-    from types import SimpleNamespace
 
-    nets = network_settings(SimpleNamespace(settings=replace(settings, network_sandbox_url=sandbox_url, network_apps=())))
+    nets = network_settings(replace(settings, network_sandbox_url=sandbox_url, network_apps=()))
     import uuid
 
     kwargs = dict(agency_id=uuid.UUID(tenant.agency_id), account_id=uuid.UUID(account["id"]))

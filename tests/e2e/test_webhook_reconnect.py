@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -27,7 +26,7 @@ async def dev_client(settings, sandbox_url):
 
 
 async def test_a_refused_refresh_emits_account_needs_reconnect(dev_client, sandbox_url, settings, owner_engine):
-    from api.controllers.social_accounts import network_settings
+    from domain.networks.linking import network_settings
     from domain.core.db import create_engine, session_factory
     from domain.networks.tokens import AccountNeedsReconnectError, fresh_access_token
     from tests.conftest import sign_up
@@ -40,7 +39,7 @@ async def test_a_refused_refresh_emits_account_needs_reconnect(dev_client, sandb
         "url": "http://127.0.0.1:9/never-listening", "events": ["account.needs_reconnect"]})
     assert r.status_code == 201, r.text
     endpoint = r.json()
-    nets = network_settings(SimpleNamespace(settings=replace(settings, network_sandbox_url=sandbox_url, network_apps=())))
+    nets = network_settings(replace(settings, network_sandbox_url=sandbox_url, network_apps=()))
     engine = create_engine(settings.app_url(), pool_size=2)
     try:
         async with httpx.AsyncClient(base_url=sandbox_url) as http:
