@@ -4,32 +4,19 @@ wire format, lookups, growing metrics, arriving comments, and failures mapped ho
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
-from domain.core.settings import sandbox_app
-from domain.networks import identity
-from domain.networks.catalog import CATALOG
 from domain.networks.adapters.base import AccountRef, Network, PublishRequest, RateLimited, Rejected, Unknown
 from domain.networks.adapters.linkedin import LinkedInClient
 from domain.networks.adapters.pinterest import PinterestClient
 from domain.networks.adapters.x import XClient
-from domain.networks.oauth import AppCredentials, OAuthFlow, new_code_verifier
+from tests.sandbox_consent import consent
 
 
 async def _account(sandbox_url: str, network: Network, who: str, kind: str | None = None) -> AccountRef:
-    flow = OAuthFlow(CATALOG[network], AppCredentials(*sandbox_app(network.value)), sandbox_url, timeout=2)
-    verifier = new_code_verifier() if flow.uses_pkce else None
-    redirect = "http://127.0.0.1:1/callback"
-    url = flow.authorize_url(redirect_uri=redirect, state="s" * 24, code_verifier=verifier)
-    async with httpx.AsyncClient(timeout=5) as http:
-        consent = await http.get(f"{url}&sandbox_identity={who}")
-    code = parse_qs(urlsplit(consent.headers["location"]).query)["code"][0]
-    grant = await flow.exchange_code(code=code, redirect_uri=redirect, code_verifier=verifier)
-    found = await identity.targets(network, grant.access_token, sandbox_url, grant.extras)
-    target = next(t for t in found if kind is None or t.kind == kind)
+    grant, target = await consent(sandbox_url, network, who, kind)
     return AccountRef(target.external_id, target.access_token or grant.access_token, target.kind)
 
 

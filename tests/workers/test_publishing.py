@@ -9,7 +9,6 @@ import dataclasses
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -17,12 +16,9 @@ from sqlalchemy import text
 
 from api.sandbox.app import create_sandbox_app
 from domain.core.db import create_engine
-from domain.core.settings import sandbox_app
-from domain.networks import identity
 from domain.networks.adapters.base import Network
-from domain.networks.catalog import CATALOG
-from domain.networks.oauth import AppCredentials, OAuthFlow, new_code_verifier
 from tests.loopback import serve
+from tests.sandbox_consent import consent
 from tests.workers.conftest import eventually
 
 
@@ -77,16 +73,7 @@ async def _link(tenant, owner_engine, settings, base: str, brand_id: str, networ
                 kind: str | None = None) -> str:
     """Link an account through the sandbox's OAuth (real tokens, with a refresh token) and
     store it as the linking service would (tokens encrypted)."""
-    flow = OAuthFlow(CATALOG[network], AppCredentials(*sandbox_app(network.value)), base, timeout=2)
-    verifier = new_code_verifier() if flow.uses_pkce else None
-    redirect = "http://127.0.0.1:1/callback"
-    url = flow.authorize_url(redirect_uri=redirect, state="s" * 24, code_verifier=verifier)
-    async with httpx.AsyncClient(timeout=5) as http:
-        consent = await http.get(f"{url}&sandbox_identity={who}")
-    code = parse_qs(urlsplit(consent.headers["location"]).query)["code"][0]
-    grant = await flow.exchange_code(code=code, redirect_uri=redirect, code_verifier=verifier)
-    found = await identity.targets(network, grant.access_token, base, grant.extras)
-    target = next(t for t in found if kind is None or t.kind == kind)
+    grant, target = await consent(base, network, who, kind)
     vault = settings.vault()
     account_id = str(uuid.uuid4())
     async with owner_engine.begin() as conn:
