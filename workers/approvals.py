@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from domain.agencies.rules import Principal
 from domain.approvals.service import ApprovalService
 from domain.core.context import Context
-from workers.broker import JobContext, actor, send_each
+from workers.broker import JobContext, actor, agencies_due, send_each
 from workers.scheduler import SWEEPS, SweepContext
 
 log = logging.getLogger("chorus.workers.approvals")
@@ -44,9 +44,7 @@ async def remind_and_expire(job: JobContext) -> None:
 
 async def due_agencies(engine: AsyncEngine) -> list[UUID]:
     """Agencies with an approval reminder or expiry due (ids only; runs as the app role)."""
-    async with engine.connect() as conn:
-        rows = await conn.execute(text("SELECT * FROM chorus_agencies_with_pending_approvals()"))
-        return [row[0] for row in rows]
+    return await agencies_due(engine, "chorus_agencies_with_pending_approvals")
 
 
 async def sweep(engine: AsyncEngine, broker: dramatiq.Broker) -> list[UUID]:

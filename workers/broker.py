@@ -26,6 +26,7 @@ from uuid import UUID
 
 import dramatiq
 from dramatiq.middleware import AsyncIO, Middleware
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.core.db import create_engine, scoped_session, session_factory
@@ -148,6 +149,13 @@ def _load_actor_modules() -> None:
 
     for module in ACTOR_MODULES:
         importlib.import_module(module)
+
+
+async def agencies_due(engine: AsyncEngine, function: str) -> list[UUID]:
+    """The agency ids a cross-agency SECURITY DEFINER function names (the app role sees no
+    other agency's rows, so each sweep asks its own function)."""
+    async with engine.connect() as conn:
+        return [row[0] for row in await conn.execute(text(f"SELECT * FROM {function}()"))]
 
 
 async def send_each(broker: dramatiq.Broker, actor_name: str, jobs: Sequence[dict[str, str]]) -> None:

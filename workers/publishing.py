@@ -17,12 +17,11 @@ import logging
 from uuid import UUID
 
 import dramatiq
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.publishing.rules import SWEEP_SECONDS
 from domain.publishing.service import Publisher, claim_due, network_settings, open_attempts
-from workers.broker import JobContext, actor, send_each
+from workers.broker import JobContext, actor, agencies_due, send_each
 
 log = logging.getLogger("chorus.workers.publishing")
 
@@ -70,9 +69,7 @@ async def check_attempt(job: JobContext, variant_id: str, attempt_id: str) -> No
 
 async def due_agencies(engine: AsyncEngine) -> list[UUID]:
     """Agencies with publishing work due (ids only; runs as the app role)."""
-    async with engine.connect() as conn:
-        rows = await conn.execute(text("SELECT * FROM chorus_agencies_with_due_publishing()"))
-        return [row[0] for row in rows]
+    return await agencies_due(engine, "chorus_agencies_with_due_publishing")
 
 
 async def sweep(engine: AsyncEngine, broker: dramatiq.Broker) -> list[UUID]:
