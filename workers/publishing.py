@@ -19,7 +19,7 @@ from uuid import UUID
 import dramatiq
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.publishing.rules import SWEEP_SECONDS
+from domain.publishing.rules import PublishLimits
 from domain.publishing.service import Publisher, claim_due, network_settings, open_attempts
 from workers.broker import JobContext, actor, agencies_due, send_each
 
@@ -34,17 +34,19 @@ def _publisher(job: JobContext) -> Publisher:
     if job.agency_id is None:
         raise ValueError("publishing jobs need an agency_id")
     return Publisher(agency_id=job.agency_id, factory=job.runtime.session_factory(), vault=job.settings.vault(),
-                     networks=network_settings(job.settings), after_commit=job.after_commit)
+                     networks=network_settings(job.settings), after_commit=job.after_commit,
+                     limits=PublishLimits.from_settings(job.settings))
 
 
 @actor(SWEEP, max_retries=3, time_limit=300_000)
 async def sweep_agency(job: JobContext) -> None:
     if job.agency_id is None:
         raise ValueError("publishing.sweep needs an agency_id")
-    claimed = await claim_due(job.session, job.agency_id)
+    limits = PublishLimits.from_settings(job.settings)
+    claimed = await claim_due(job.session, job.agency_id, limits=limits)
     for variant_id, attempt_id in claimed:
         job.jobs.send(PUBLISH_VARIANT, variant_id=variant_id, attempt_id=attempt_id)
-    checks = await open_attempts(job.session, job.agency_id)
+    checks = await open_attempts(job.session, job.agency_id, limits)
     for variant_id, attempt_id in checks:
         job.jobs.send(CHECK_ATTEMPT, variant_id=variant_id, attempt_id=attempt_id)
     counts = {"claimed": len(claimed), "checks": len(checks)}
@@ -83,10 +85,6 @@ async def _scheduled(context) -> list[UUID]:  # noqa: ANN001 - workers.scheduler
     return await sweep(context.engine, context.broker)
 
 
-try:  # `chorus scheduler` runs it periodically, once its registry is on main.
-    from workers.scheduler import SWEEPS
-except ImportError:  # pragma: no cover - before workers/scheduler.py lands
-    SWEEPS = None
-if SWEEPS is not None:
-    SWEEPS.register(SWEEP, every=lambda settings: float(getattr(settings, "publish_sweep_seconds", SWEEP_SECONDS)),
-                    fn=_scheduled)
+from workers.scheduler import SWEEPS  # noqa: E402 - `chorus scheduler` runs it every CHORUS_PUBLISH_SWEEP_SECONDS
+
+SWEEPS.register(SWEEP, every=lambda settings: settings.publish_sweep_seconds, fn=_scheduled)

@@ -22,6 +22,10 @@ def _int(name: str, default: int) -> int:
     return int(_env(name, str(default)))  # type: ignore[arg-type]
 
 
+def _float(name: str, default: float) -> float:
+    return float(_env(name, str(default)))  # type: ignore[arg-type]
+
+
 def _bool(name: str, default: bool) -> bool:
     return (_env(name, "1" if default else "0") or "").lower() in {"1", "true", "yes", "on"}
 
@@ -98,6 +102,18 @@ class Settings:
     media_max_image_bytes: int = 20 * 1024 * 1024
     media_max_video_bytes: int = 1024 * 1024 * 1024
     media_url_ttl_seconds: int = 3600
+    # Publishing (domain/publishing/rules.py PublishLimits): attempts per variant, how late a
+    # post may still go out, variants claimed per agency per sweep, when a `sending` attempt is
+    # stuck, when an unclear outcome is looked up, how long an asynchronous publish may
+    # process, the back-off when the network was unreachable, and the sweep's interval.
+    publish_max_attempts: int = 5
+    publish_max_lateness_seconds: float = 7200.0
+    publish_claim_batch: int = 50
+    publish_stuck_after_seconds: float = 600.0
+    publish_unknown_grace_seconds: float = 120.0
+    publish_processing_max_age_seconds: float = 3600.0
+    publish_unreachable_backoff_seconds: float = 60.0
+    publish_sweep_seconds: float = 15.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -151,6 +167,14 @@ class Settings:
             media_max_image_bytes=_int("MEDIA_MAX_IMAGE_BYTES", 20 * 1024 * 1024),
             media_max_video_bytes=_int("MEDIA_MAX_VIDEO_BYTES", 1024 * 1024 * 1024),
             media_url_ttl_seconds=_int("MEDIA_URL_TTL", 3600),
+            publish_max_attempts=_int("PUBLISH_MAX_ATTEMPTS", 5),
+            publish_max_lateness_seconds=_float("PUBLISH_MAX_LATENESS_SECONDS", 7200.0),
+            publish_claim_batch=_int("PUBLISH_CLAIM_BATCH", 50),
+            publish_stuck_after_seconds=_float("PUBLISH_STUCK_AFTER_SECONDS", 600.0),
+            publish_unknown_grace_seconds=_float("PUBLISH_UNKNOWN_GRACE_SECONDS", 120.0),
+            publish_processing_max_age_seconds=_float("PUBLISH_PROCESSING_MAX_AGE_SECONDS", 3600.0),
+            publish_unreachable_backoff_seconds=_float("PUBLISH_UNREACHABLE_BACKOFF_SECONDS", 60.0),
+            publish_sweep_seconds=_float("PUBLISH_SWEEP_SECONDS", 15.0),
         )
 
     def owner_url(self) -> str:

@@ -3,23 +3,46 @@ hours late is worse than one that fails loudly (RELIABILITY.md, "Publishing exac
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
-# Attempts per variant (each claim is one), after which it fails.
-MAX_ATTEMPTS = 5
-# A variant not out this long after its scheduled time fails instead of going out late.
-MAX_LATENESS = timedelta(hours=2)
-# How many due variants one sweep claims per agency.
-CLAIM_BATCH = 50
-# An attempt still `sending` this long after it started has no live worker: reconcile it.
-STUCK_AFTER = timedelta(minutes=10)
-# An outcome-unknown attempt is looked up once the provider has had this long to show it.
-UNKNOWN_GRACE = timedelta(minutes=2)
-# An asynchronous publish (container, upload) still processing after this fails.
-PROCESSING_MAX_AGE = timedelta(hours=1)
-# The back-off when the request never reached the provider (safe to send again).
-UNREACHABLE_BACKOFF = timedelta(minutes=1)
+from domain.core.settings import Settings
+
+
+
+@dataclass(frozen=True)
+class PublishLimits:
+    """The engine's limits, from the settings (CHORUS_PUBLISH_*; defaults in Settings)."""
+
+    # Attempts per variant (each claim is one), after which it fails.
+    max_attempts: int
+    # A variant not out this long after its scheduled time fails instead of going out late.
+    max_lateness: timedelta
+    # How many due variants one sweep claims per agency.
+    claim_batch: int
+    # An attempt still `sending` this long after it started has no live worker: reconcile it.
+    stuck_after: timedelta
+    # An outcome-unknown attempt is looked up once the provider has had this long to show it.
+    unknown_grace: timedelta
+    # An asynchronous publish (container, upload) still processing after this fails.
+    processing_max_age: timedelta
+    # The back-off when the request never reached the provider (safe to send again).
+    unreachable_backoff: timedelta
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PublishLimits:
+        return cls(max_attempts=settings.publish_max_attempts,
+                   max_lateness=timedelta(seconds=settings.publish_max_lateness_seconds),
+                   claim_batch=settings.publish_claim_batch,
+                   stuck_after=timedelta(seconds=settings.publish_stuck_after_seconds),
+                   unknown_grace=timedelta(seconds=settings.publish_unknown_grace_seconds),
+                   processing_max_age=timedelta(seconds=settings.publish_processing_max_age_seconds),
+                   unreachable_backoff=timedelta(seconds=settings.publish_unreachable_backoff_seconds))
+
+
+# The defaults, for callers without settings at hand (tests calling the service directly).
+DEFAULT_LIMITS = PublishLimits.from_settings(Settings())
 
 
 class Outcome(StrEnum):
@@ -37,6 +60,3 @@ class Outcome(StrEnum):
 
 
 UNFINISHED = frozenset({Outcome.SENDING, Outcome.PROCESSING, Outcome.UNKNOWN})
-
-# How often the scheduler looks for due variants and open attempts (seconds).
-SWEEP_SECONDS = 15.0

@@ -48,16 +48,7 @@ from domain.networks.linking import NetworkSettings, network_settings  # noqa: F
 from domain.networks.models import SocialAccount
 from domain.networks.tokens import AccountNeedsReconnectError, fresh_access_token
 from domain.publishing.models import PublishAttempt
-from domain.publishing.rules import (
-    CLAIM_BATCH,
-    MAX_ATTEMPTS,
-    MAX_LATENESS,
-    PROCESSING_MAX_AGE,
-    STUCK_AFTER,
-    UNKNOWN_GRACE,
-    UNREACHABLE_BACKOFF,
-    Outcome,
-)
+from domain.publishing.rules import DEFAULT_LIMITS, Outcome, PublishLimits
 
 log = logging.getLogger("chorus.publishing")
 
@@ -88,11 +79,13 @@ async def sync_post(session: AsyncSession, post: Post) -> None:
 # --- claiming -----------------------------------------------------------------------------
 
 
-async def claim_due(session: AsyncSession, agency_id: UUID, *, limit: int = CLAIM_BATCH) -> list[tuple[UUID, UUID]]:
-    """Claim up to `limit` due variants of one agency: each becomes `publishing` with a new
-    attempt. Returns (variant id, attempt id) pairs; the caller commits, then sends the jobs.
-    Variants past their lateness or attempt budget fail here instead."""
+async def claim_due(session: AsyncSession, agency_id: UUID, *, limit: int | None = None,
+                    limits: PublishLimits = DEFAULT_LIMITS) -> list[tuple[UUID, UUID]]:
+    """Claim up to `limit` (default: the claim batch) due variants of one agency: each becomes
+    `publishing` with a new attempt. Returns (variant id, attempt id) pairs; the caller
+    commits, then sends the jobs. Variants past their lateness or attempt budget fail here."""
     at = now()
+    limit = limits.claim_batch if limit is None else limit
     rows = (await session.execute(
         select(PostVariant, Post)
         .join(Post, Post.id == PostVariant.post_id)
@@ -117,11 +110,13 @@ async def claim_due(session: AsyncSession, agency_id: UUID, *, limit: int = CLAI
             .order_by(PublishAttempt.number.desc()).limit(1))).first()
         base_number = marker.number if marker else 0
         late_from = max(post.scheduled_at, marker.started_at) if marker and post.scheduled_at else post.scheduled_at
-        if late_from is not None and at - late_from > MAX_LATENESS:
-            _finish(attempt, Outcome.ABANDONED, "Not published: more than %s late" % MAX_LATENESS, code="too_late")
+        if late_from is not None and at - late_from > limits.max_lateness:
+            _finish(attempt, Outcome.ABANDONED, "Not published: more than %s late" % limits.max_lateness,
+                    code="too_late")
             _fail(variant, "too_late", attempt.message)
-        elif number - base_number > MAX_ATTEMPTS:
-            _finish(attempt, Outcome.ABANDONED, f"Not published after {MAX_ATTEMPTS} attempts", code="too_many_attempts")
+        elif number - base_number > limits.max_attempts:
+            _finish(attempt, Outcome.ABANDONED, f"Not published after {limits.max_attempts} attempts",
+                    code="too_many_attempts")
             _fail(variant, "too_many_attempts", attempt.message)
         else:
             variant.status = VariantStatus.PUBLISHING.value
@@ -172,6 +167,7 @@ class Publisher:
     vault: Vault
     networks: NetworkSettings
     after_commit: list[Any]
+    limits: PublishLimits = DEFAULT_LIMITS
 
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[AsyncSession]:
@@ -317,7 +313,7 @@ class Publisher:
             _finish(attempt, Outcome.UNREACHABLE, str(err))
             attempt.error = _error_of(err)
             variant.status = VariantStatus.SCHEDULED.value
-            variant.not_before = now() + UNREACHABLE_BACKOFF
+            variant.not_before = now() + self.limits.unreachable_backoff
         elif isinstance(err, Unknown):
             # Maybe posted: the attempt stays open; `check_attempt` looks it up, never re-sends.
             attempt.outcome = Outcome.UNKNOWN.value
@@ -353,11 +349,14 @@ class Publisher:
 
     # --- polling and reconciling --------------------------------------------------------------
 
-    async def check_attempt(self, variant_id: UUID, attempt_id: UUID, *, unknown_grace: timedelta = UNKNOWN_GRACE,
-                            stuck_after: timedelta = STUCK_AFTER) -> str:
+    async def check_attempt(self, variant_id: UUID, attempt_id: UUID, *, unknown_grace: timedelta | None = None,
+                            stuck_after: timedelta | None = None) -> str:
         """Poll a processing attempt; look up an unknown or stuck one on the account. Runs in
         one transaction holding the attempt's lock across its (time-limited) provider calls,
         so two checks of one attempt never overlap."""
+        unknown_grace = self.limits.unknown_grace if unknown_grace is None else unknown_grace
+        stuck_after = self.limits.stuck_after if stuck_after is None else stuck_after
+        max_age = self.limits.processing_max_age
         async with self._tx() as session:
             loaded = await self._load(session, variant_id, attempt_id)
             if loaded is None:
@@ -375,8 +374,8 @@ class Publisher:
                 variant.status = VariantStatus.SCHEDULED.value
                 await sync_post(session, post)
                 return attempt.outcome
-            if outcome is Outcome.PROCESSING and age > PROCESSING_MAX_AGE:
-                message = f"The provider was still processing the post after {PROCESSING_MAX_AGE}"
+            if outcome is Outcome.PROCESSING and age > max_age:
+                message = f"The provider was still processing the post after {max_age}"
                 _finish(attempt, Outcome.ABANDONED, message, code="processing_timeout")
                 _fail(variant, "processing_timeout", message)
                 await self._failed(session, post, variant, message)
@@ -449,14 +448,15 @@ async def find_published(network: Network, client: Any, ref: AccountRef, text: s
     return None
 
 
-async def open_attempts(session: AsyncSession, agency_id: UUID) -> list[tuple[UUID, UUID]]:
+async def open_attempts(session: AsyncSession, agency_id: UUID,
+                        limits: PublishLimits = DEFAULT_LIMITS) -> list[tuple[UUID, UUID]]:
     """Unfinished attempts of one agency: to poll (processing) or reconcile (unknown, stuck)."""
     at = now()
     rows = await session.execute(select(PublishAttempt.variant_id, PublishAttempt.id).where(
         PublishAttempt.agency_id == agency_id, PublishAttempt.finished_at.is_(None),
         (PublishAttempt.outcome == Outcome.PROCESSING.value)
-        | ((PublishAttempt.outcome == Outcome.UNKNOWN.value) & (PublishAttempt.started_at <= at - UNKNOWN_GRACE))
-        | (PublishAttempt.started_at <= at - STUCK_AFTER)))
+        | ((PublishAttempt.outcome == Outcome.UNKNOWN.value) & (PublishAttempt.started_at <= at - limits.unknown_grace))
+        | (PublishAttempt.started_at <= at - limits.stuck_after)))
     return [(r[0], r[1]) for r in rows]
 
 

@@ -445,3 +445,44 @@ async def test_a_post_hours_late_fails_loudly_instead_of_going_out(tenant, owner
     assert [a["outcome"] for a in await _attempts(owner_engine, str(variant["id"]))] == ["abandoned"]
     assert await _post_status(owner_engine, post["id"]) == "failed"
     assert await _publish_calls(sandbox, "x", who) == 0
+
+
+async def test_the_deployments_limits_reach_the_sweep_and_the_jobs(tenant, owner_engine, pub_settings, sandbox,
+                                                                   app_role_engine):
+    """CHORUS_PUBLISH_* settings, not constants: a worker whose lateness limit is 30 s fails a
+    post due a minute ago (the default, 2 h, would publish it), and with one attempt allowed a
+    rate-limited variant fails at its next claim instead of going out."""
+    from workers.broker import InProcessWorker
+
+    brand = await tenant.brand()
+    who = _who("plm")
+    x = await _link(tenant, owner_engine, pub_settings, sandbox, brand["id"], Network.X, who)
+    late = await _due_post(tenant, owner_engine, brand["id"], [{"social_account_id": x, "text": "Con prisa"}])
+    strict = dataclasses.replace(pub_settings, publish_max_lateness_seconds=30.0, publish_max_attempts=1)
+    worker = InProcessWorker(strict, threads=2)
+    worker.start()
+    try:
+        await _sweep(app_role_engine, worker)
+        variant = next(iter((await _settled(owner_engine, late["id"], "failed")).values()))
+        assert variant["error"]["code"] == "too_late"
+        assert await _publish_calls(sandbox, "x", who) == 0
+        await _fault(sandbox, network="x", match="publish", kind="status", status=429, identity=who, retry_after=1)
+        post = await _due_post(tenant, owner_engine, brand["id"], [{"social_account_id": x, "text": "Una vez"}])
+        async with owner_engine.begin() as conn:
+            await conn.execute(text("UPDATE posts SET scheduled_at = now() WHERE id = :id"), {"id": post["id"]})
+        await _sweep(app_role_engine, worker)
+
+        async def limited():
+            variant = next(iter((await _variants(owner_engine, post["id"])).values()))
+            return variant if variant["status"] == "scheduled" and variant["not_before"] else None
+
+        variant = await eventually(limited, what="rate limited")
+        async with owner_engine.begin() as conn:
+            await conn.execute(text("UPDATE post_variants SET not_before = now() - interval '1 second' WHERE id = :id"),
+                               {"id": variant["id"]})
+        await _sweep(app_role_engine, worker)
+        variant = next(iter((await _settled(owner_engine, post["id"], "failed")).values()))
+        assert variant["error"]["code"] == "too_many_attempts"
+        assert await _publish_calls(sandbox, "x", who) == 1
+    finally:
+        worker.stop(timeout_ms=5_000)
