@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run worker scheduler test setup chromium openapi bench bench-calendar clean
+.PHONY: run worker scheduler test setup chromium brokers openapi bench bench-calendar clean
 
 setup: $(STAMP)
 
@@ -26,7 +26,7 @@ worker: $(STAMP)
 scheduler: $(STAMP)
 	$(BIN)/chorus scheduler
 
-test: $(STAMP) chromium
+test: $(STAMP) chromium brokers
 	$(BIN)/python -m pytest
 
 # The share page's browser test drives Debian's Chromium. Installed when missing and running
@@ -37,6 +37,16 @@ chromium:
 	    echo "installing chromium (apt-get)"; \
 	    apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; \
 	  else echo "chromium is missing: apt-get install -y chromium (the browser test fails without it)"; fi; }
+
+# The Redis and RabbitMQ broker tests start private servers from Debian's packages
+# (workers/local_servers.py). Installed when missing and running as root (CI); otherwise
+# those tests fail and say how to install them.
+brokers:
+	@{ command -v redis-server >/dev/null 2>&1 && test -x /usr/lib/rabbitmq/bin/rabbitmq-server; } || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing redis-server and rabbitmq-server (apt-get)"; \
+	    apt-get install -y -qq redis-server rabbitmq-server >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq redis-server rabbitmq-server >/dev/null; }; \
+	  else echo "redis-server or rabbitmq-server is missing: apt-get install -y redis-server rabbitmq-server (the broker tests fail without them)"; fi; }
 
 openapi: $(STAMP)
 	$(BIN)/chorus openapi

@@ -249,3 +249,21 @@ async def tenant(client) -> Tenant:
 @pytest.fixture
 async def other_tenant(client) -> Tenant:
     return await sign_up(client)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A private redis-server on loopback for the run (workers/local_servers.py)."""
+    from workers.local_servers import redis_server
+
+    with redis_server() as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> str:
+    """A private RabbitMQ node on loopback for the run (workers/local_servers.py)."""
+    from workers.local_servers import rabbitmq_server
+
+    with rabbitmq_server() as server:
+        yield server.url

@@ -194,13 +194,18 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
         # No results backend: actors report through the database rows they change.
         broker: dramatiq.Broker = PostgresBroker(url=settings.broker_database_url(), results=False)
     elif kind == "redis":
-        from dramatiq.brokers.redis import RedisBroker  # pip install 'dramatiq[redis]'
+        from dramatiq.brokers.redis import RedisBroker
 
-        broker = RedisBroker(url=settings.broker_url)
+        # A killed worker's unfinished messages come back once its heartbeat is this old.
+        broker = RedisBroker(url=settings.broker_url, heartbeat_timeout=int(settings.redis_heartbeat_seconds * 1000),
+                             maintenance_chance=settings.redis_maintenance_chance)
     else:
-        from dramatiq.brokers.rabbitmq import RabbitmqBroker  # pip install 'dramatiq[rabbitmq]'
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
-        broker = RabbitmqBroker(url=settings.broker_url)
+        # Publisher confirms: a job sent after a commit is on the broker's disk when send()
+        # returns. A killed worker's unacknowledged messages are requeued when its
+        # connection drops.
+        broker = RabbitmqBroker(url=settings.broker_url, confirm_delivery=True)
     broker.add_middleware(AsyncIO())
     runtime = Runtime(settings)
     broker.add_middleware(_DisposeRuntime(runtime))

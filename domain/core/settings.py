@@ -74,6 +74,11 @@ class Settings:
     # Background jobs: unset or postgresql://... -> dramatiq-postgres (unset: the app's own
     # database, as the app role); redis://... or amqp://... for larger installations.
     broker_url: str | None = None
+    # Redis broker only: a worker whose heartbeat is older than this is presumed dead and
+    # its unfinished messages are put back on their queue (by another worker's periodic
+    # maintenance, run on `redis_maintenance_chance` of a million broker commands).
+    redis_heartbeat_seconds: float = 60.0
+    redis_maintenance_chance: int = 1000
     worker_threads: int = 4
     # How often `chorus scheduler` sweeps for due approval reminders and expiries
     # (seconds; 0 disables the sweep).
@@ -148,6 +153,8 @@ class Settings:
             network_timeout_seconds=float(_env("NETWORK_TIMEOUT", "10")),  # type: ignore[arg-type]
             mail_from=_env("MAIL_FROM", "Chorus <no-reply@chorus.local>"),  # type: ignore[arg-type]
             broker_url=_env("BROKER_URL"),
+            redis_heartbeat_seconds=float(_env("REDIS_HEARTBEAT_SECONDS", "60")),  # type: ignore[arg-type]
+            redis_maintenance_chance=_int("REDIS_MAINTENANCE_CHANCE", 1000),
             worker_threads=_int("WORKER_THREADS", 4),
             approval_sweep_seconds=float(_env("APPROVAL_SWEEP_SECONDS", "300")),  # type: ignore[arg-type]
             webhooks_allow_private=_bool("WEBHOOKS_ALLOW_PRIVATE", False),
