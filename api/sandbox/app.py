@@ -205,6 +205,18 @@ async def list_calls(request: Request, network: FromQuery[str | None] = None, ki
     return json_response({"count": len(calls), "by_kind": by_kind, "calls": [asdict(c) for c in calls]})
 
 
+@get("/_sandbox/posts")
+async def list_posts(request: Request, network: FromQuery[str | None] = None,
+                     identity: FromQuery[str | None] = None) -> Response:
+    """What the networks hold (deleted ones too, marked): for tests to check what arrived."""
+    posts = [p for p in _state(request).content.posts.values()
+             if (network is None or p.network == network) and (identity is None or p.identity == identity)]
+    posts.sort(key=lambda p: (p.created_at, p.id))
+    return json_response({"count": len(posts), "posts": [
+        {"id": p.id, "network": p.network, "identity": p.identity, "owner": p.owner, "text": p.text,
+         "reply_to": p.reply_to, "deleted": p.deleted, "created_at": p.created_at, "data": p.data} for p in posts]})
+
+
 @delete("/_sandbox/calls", status_code=200)
 async def clear_calls(request: Request) -> Response:
     st = _state(request)
@@ -318,7 +330,7 @@ async def urls(request: Request, base: FromQuery[str | None] = None) -> Response
 def create_sandbox_app(state: SandboxState | None = None) -> Litestar:
     """A fresh sandbox app with its own in-memory state (``app.state.sandbox``)."""
     return Litestar(
-        route_handlers=[provider, add_fault, list_faults, clear_faults, list_calls, clear_calls, advance_clock,
+        route_handlers=[provider, add_fault, list_faults, clear_faults, list_calls, list_posts, clear_calls, advance_clock,
                         read_clock, reset, register_app, list_apps, configure, list_grants, identity_summary, urls],
         state=State({"sandbox": state or SandboxState()}),
         openapi_config=None,

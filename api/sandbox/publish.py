@@ -1583,6 +1583,9 @@ async def tt_creator_info(ctx: Ctx) -> Response:
                   "max_video_post_duration_sec": 600})
 
 
+TT_SWITCHES = ("disable_comment", "disable_duet", "disable_stitch")
+
+
 def tt_settle(ctx: Ctx, up: Upload) -> str:
     """The publish task's status now; creates the post when it completes."""
     st, now = _store(ctx), _now(ctx)
@@ -1603,7 +1606,10 @@ def tt_settle(ctx: Ctx, up: Upload) -> str:
         st.posts[vid] = Post(id=vid, network="tiktok", grant_id=g.id, identity=g.identity,
                              owner=ids.tiktok_user(g.identity)["open_id"], created_at=done,
                              text=post_info.get("title") or "", data={"privacy_level": post_info["privacy_level"],
-                                                                      "publish_id": up.id})
+                                                                      "publish_id": up.id,
+                                                                      "video_url": up.meta.get("video_url"),
+                                                                      **{k: bool(post_info[k]) for k in TT_SWITCHES
+                                                                         if k in post_info}})
         up.post_id = vid
     return "PUBLISH_COMPLETE"
 
@@ -2042,6 +2048,35 @@ async def yt_videos_list(ctx: Ctx) -> Response:
             continue
         items.append(yt_video_json(ctx, post, parts))
     return json_response(yt_list("youtube#videoListResponse", items, ctx, 50))
+
+
+@route("youtube", "GET", r"/youtube/v3/playlistItems", "lookup")
+async def yt_playlist_items(ctx: Ctx) -> Response:
+    """The channel's uploads playlist (`UU` + the channel id after `UC`), newest first, as
+    playlistItems answers it. Other playlists do not exist in the sandbox."""
+    grant, channel, err = yt_auth(ctx, YT_READ_SCOPES)
+    if err:
+        return err
+    if not ctx.query.get("part"):
+        return google_api_error(400, "Required parameter: part", "required", "INVALID_ARGUMENT",
+                                extra={"location": "part", "locationType": "parameter"})
+    playlist = ctx.query.get("playlistId") or ""
+    if not channel or playlist != "UU" + channel["id"][2:]:
+        return google_api_error(404, "The playlist identified with the request's playlistId parameter cannot be "
+                                     "found.", "playlistNotFound", "NOT_FOUND", domain="youtube.playlistItem")
+    st = _store(ctx)
+    posts = sorted((p for p in st.posts.values() if p.network == "youtube" and p.owner == channel["id"]
+                    and not p.deleted), key=lambda p: (p.created_at, p.id), reverse=True)
+    items = []
+    for position, post in enumerate(posts):
+        video = yt_video_json(ctx, post, {"snippet"})
+        snippet = {**video["snippet"], "playlistId": playlist, "position": position,
+                   "resourceId": {"kind": "youtube#video", "videoId": post.id},
+                   "videoOwnerChannelId": channel["id"]}
+        items.append({"kind": "youtube#playlistItem", "etag": yt_etag(playlist, post.id),
+                      "id": yt_etag("item", playlist, post.id), "snippet": snippet,
+                      "contentDetails": {"videoId": post.id, "videoPublishedAt": snippet["publishedAt"]}})
+    return json_response(yt_list("youtube#playlistItemListResponse", items, ctx, 5))
 
 
 @route("youtube", "DELETE", r"/youtube/v3/videos", "delete")
@@ -2879,7 +2914,9 @@ async def pin_create(ctx: Ctx) -> Response:
     post = Post(id=pin_id, network="pinterest", grant_id=grant.id, identity=grant.identity, owner=board["id"],
                 created_at=now, text=body.get("description") or "",
                 data={"title": body.get("title"), "link": body.get("link"), "alt_text": body.get("alt_text"),
-                      "video_id": video_id})
+                      "video_id": video_id, "source_type": stype,
+                      "image_urls": [source.get("url")] if stype == "image_url" else
+                      [(i or {}).get("url") for i in source.get("items") or []]})
     st.posts[pin_id] = post
     return json_response(pin_json(st, post, now), 201)
 

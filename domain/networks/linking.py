@@ -169,6 +169,8 @@ class NetworkSettings:
     # Chorus's own app per network: {network: (client id, client secret)}.
     apps: dict[str, tuple[str, str]] = field(default_factory=dict)
     timeout_seconds: float = 10.0
+    # Signs the public media links the publishing engine gives the networks (domain/media/links.py).
+    media_link_key: bytes = field(default=b"", repr=False)
 
 
 def network_settings(settings: Settings) -> NetworkSettings:
@@ -178,8 +180,11 @@ def network_settings(settings: Settings) -> NetworkSettings:
     if settings.network_sandbox_url:
         for network in Network:
             apps.setdefault(network.value, sandbox_app(network.value))
+    from domain.media.links import link_key
+
     return NetworkSettings(api_base_url=settings.api_base_url, sandbox_base=settings.network_sandbox_url, apps=apps,
-                           timeout_seconds=settings.network_timeout_seconds)
+                           timeout_seconds=settings.network_timeout_seconds,
+                           media_link_key=link_key(settings.jwt_secret()))
 
 
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}

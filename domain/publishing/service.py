@@ -36,19 +36,18 @@ from domain.networks.adapters.base import (
     AuthExpired,
     Network,
     NetworkError,
-    PublishRequest,
     PublishResult,
     RateLimited,
     Rejected,
     Unknown,
     Unreachable,
 )
-from domain.networks.http import call, json_of
 from domain.networks.linking import NetworkSettings, network_settings  # noqa: F401 - its callers import it here
 from domain.networks.models import SocialAccount
 from domain.networks.tokens import AccountNeedsReconnectError, fresh_access_token
 from domain.publishing.models import PublishAttempt
 from domain.publishing.rules import DEFAULT_LIMITS, Outcome, PublishLimits
+from domain.publishing.sending import CreateNext, build_request, find_on_account, follow_ups, poll
 
 log = logging.getLogger("chorus.publishing")
 
@@ -211,6 +210,8 @@ class Publisher:
         async with self._tx() as session:
             loaded = await self._load(session, variant_id, attempt_id)
             if loaded is None:
+                # A re-run (the job died after publishing): resume what follows the post, once the job ends.
+                self.after_commit.append(lambda: follow_ups(self, variant_id, attempt_id))
                 return "skipped"
             post, variant, attempt = loaded
             if attempt.outcome != Outcome.SENDING.value or attempt.response.get("dispatched_at"):
@@ -231,8 +232,8 @@ class Publisher:
             attempt.response = {**attempt.response, "dispatched_at": now().isoformat()}
             network = Network(variant.network)
             account_id, ref_id, kind = account.id, account.external_id, account.account_kind
-            request = PublishRequest(text=variant.text, options=dict(variant.options or {}))
-            first_comment = (variant.options or {}).get("first_comment")
+            request = await build_request(session, variant, self.networks,
+                                          processing_max_age=self.limits.processing_max_age)
         # Committed: from here on, a second run never sends.
         client = client_for(network, self.networks)
         result: PublishResult | None = None
@@ -255,9 +256,6 @@ class Publisher:
                     result = await client.publish(ref, request)
             except NetworkError as err:
                 error = err
-        comment: dict[str, Any] = {}
-        if result is not None and result.state == "published" and result.external_id and first_comment and ref:
-            comment = await self._first_comment(client, ref, result.external_id, str(first_comment))
         async with self._tx() as session:
             loaded = await self._load(session, variant_id, attempt_id)
             if loaded is None:
@@ -268,15 +266,11 @@ class Publisher:
                 await self._network_error(session, post, variant, attempt, error)
             else:
                 assert result is not None
-                await self._result(session, post, variant, attempt, result, comment)
-            return attempt.outcome
-
-    async def _first_comment(self, client: Any, ref: AccountRef, external_id: str, text: str) -> dict[str, Any]:
-        try:
-            reply = await client.reply(ref, external_id, text)
-            return {"first_comment_id": reply.external_id}
-        except NetworkError as err:  # the post is out; the comment's failure is only recorded
-            return {"first_comment_error": str(err)[:500]}
+                await self._result(session, post, variant, attempt, result)
+            outcome = attempt.outcome
+        if outcome == Outcome.PUBLISHED.value:
+            await follow_ups(self, variant_id, attempt_id)
+        return outcome
 
     async def _result(self, session: AsyncSession, post: Post, variant: PostVariant, attempt: PublishAttempt,
                       result: PublishResult, extra: dict[str, Any] | None = None) -> None:
@@ -351,11 +345,22 @@ class Publisher:
 
     async def check_attempt(self, variant_id: UUID, attempt_id: UUID, *, unknown_grace: timedelta | None = None,
                             stuck_after: timedelta | None = None) -> str:
-        """Poll a processing attempt; look up an unknown or stuck one on the account. Runs in
-        one transaction holding the attempt's lock across its (time-limited) provider calls,
-        so two checks of one attempt never overlap."""
+        """Poll a processing attempt; look up an unknown or stuck one on the account. Each step
+        runs in one transaction holding the attempt's lock across its (time-limited) provider
+        calls, so two checks of one attempt never overlap. A poll about to create the post
+        (X video, a container's media_publish...) first commits `creating_at`, then creates it
+        in a new transaction; a later check that finds the stamp looks the post up instead."""
         unknown_grace = self.limits.unknown_grace if unknown_grace is None else unknown_grace
         stuck_after = self.limits.stuck_after if stuck_after is None else stuck_after
+        outcome = await self._check(variant_id, attempt_id, unknown_grace, stuck_after, create=False)
+        if outcome == "create_next":
+            outcome = await self._check(variant_id, attempt_id, unknown_grace, stuck_after, create=True)
+        if outcome in ("skipped", Outcome.PUBLISHED.value):
+            await follow_ups(self, variant_id, attempt_id)
+        return outcome
+
+    async def _check(self, variant_id: UUID, attempt_id: UUID, unknown_grace: timedelta, stuck_after: timedelta,
+                     *, create: bool) -> str:
         max_age = self.limits.processing_max_age
         async with self._tx() as session:
             loaded = await self._load(session, variant_id, attempt_id)
@@ -391,17 +396,34 @@ class Publisher:
             ref = AccountRef(account.external_id, token, account.account_kind)
             network = Network(variant.network)
             client = client_for(network, self.networks)
+            creating = attempt.response.get("creating_at")
+            if create and not creating:
+                return "skipped"  # another check resolved the stamp in between
             try:
-                if outcome is Outcome.PROCESSING:
-                    result = await client.publish_status(ref, str(attempt.response.get("pending_ref")))
+                if outcome is Outcome.PROCESSING and (create or not creating):
+                    async def stamp_first() -> None:
+                        if not create:
+                            raise CreateNext()
+
+                    try:
+                        result = await poll(client, ref, str(attempt.response.get("pending_ref")), stamp_first)
+                    except CreateNext:
+                        attempt.response = {**attempt.response, "creating_at": now().isoformat()}
+                        return "create_next"
                     await self._result(session, post, variant, attempt, result)
                     return attempt.outcome
-                found = await find_published(network, client, ref, variant.text, since=attempt.started_at)
+                if creating and now() - datetime.fromisoformat(str(creating)) < unknown_grace:
+                    return "waiting"  # a run was creating the post just now: give the lookup time
+                found = await find_on_account(client, ref, variant.text, since=attempt.started_at)
             except (RateLimited, Unknown, Unreachable):
                 return "retry_later"  # the sweep comes back
             except NetworkError as err:
                 await self._network_error(session, post, variant, attempt, err)
                 return attempt.outcome
+            if found is False and creating and outcome is Outcome.PROCESSING:
+                # The run that stamped it died before creating the post: the next poll creates it.
+                attempt.response = {k: v for k, v in attempt.response.items() if k != "creating_at"}
+                return "processing"
             if found is None:
                 message = ("The outcome of the publish call is unknown and this network cannot be searched here: "
                            "check the account, then retry if the post is not there")
@@ -422,30 +444,6 @@ class Publisher:
             variant.status = VariantStatus.SCHEDULED.value
             await sync_post(session, post)
             return attempt.outcome
-
-
-async def find_published(network: Network, client: Any, ref: AccountRef, text: str,
-                         *, since: datetime) -> tuple[str, str | None] | bool | None:
-    """Look for a post with this text on the account since `since`: (id, url) when found,
-    False when the account's recent posts do not have it, None when this network has no such
-    lookup here yet (only X so far)."""
-    if network is Network.X:
-        response = await call(network, "GET", f"{client.base}/2/users/{ref.external_id}/tweets", ref.access_token,
-                              params={"tweet.fields": "created_at,text", "max_results": 100}, timeout=client.timeout)
-        for tweet in json_of(network, response).get("data") or []:
-            created = tweet.get("created_at")
-            if tweet.get("text") != text:
-                continue
-            if created:
-                try:
-                    when = datetime.fromisoformat(str(created).replace("Z", "+00:00"))
-                except ValueError:
-                    when = None
-                if when is not None and when < since - timedelta(minutes=5):
-                    continue
-            return str(tweet["id"]), f"https://x.com/i/web/status/{tweet['id']}"
-        return False
-    return None
 
 
 async def open_attempts(session: AsyncSession, agency_id: UUID,

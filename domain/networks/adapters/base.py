@@ -8,7 +8,9 @@ reports a limit at run time, the adapter reads it there instead.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 
@@ -156,13 +158,53 @@ class AccountRef:
 
 
 @dataclass(frozen=True)
+class MediaRef:
+    """One media file of a post, in order: a public, expiring URL (networks that pull media by
+    URL fetch it; the others read the bytes from it and upload them) and what Chorus knows of
+    the file, so no adapter guesses the kind from the URL (signed links carry no extension)."""
+
+    url: str
+    kind: str  # "image" or "video" (a GIF is an image with mime image/gif)
+    mime: str = ""
+    size_bytes: int | None = None
+    duration_ms: int | None = None
+    width: int | None = None
+    height: int | None = None
+    alt_text: str = ""
+
+    @property
+    def is_video(self) -> bool:
+        return self.kind == "video"
+
+    @classmethod
+    def from_url(cls, url: str) -> MediaRef:
+        """For scripts and tests that name files conventionally: the kind from the extension."""
+        from urllib.parse import urlsplit
+
+        path = urlsplit(url).path.lower()
+        if path.endswith((".mp4", ".mov")):
+            return cls(url, "video", "video/quicktime" if path.endswith(".mov") else "video/mp4")
+        mime = {".png": "image/png", ".gif": "image/gif", ".webp": "image/webp"}.get(path[path.rfind("."):],
+                                                                                    "image/jpeg")
+        return cls(url, "image", mime)
+
+
+@dataclass(frozen=True)
 class PublishRequest:
     text: str
-    # Public, expiring URLs of the media, for networks that pull media by URL.
+    # Shorthand for `media` (the kind read from each URL's extension); the engine gives `media`.
     media_urls: tuple[str, ...] = ()
     # Per network: board_id (Pinterest), title (YouTube, Pinterest), privacy (TikTok)...
     options: dict[str, object] = field(default_factory=dict)
     reply_to: str | None = None
+    # The post's media, in order; adapters read only this.
+    media: tuple[MediaRef, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.media_urls and not self.media:
+            object.__setattr__(self, "media", tuple(MediaRef.from_url(u) for u in self.media_urls))
+        elif self.media and not self.media_urls:
+            object.__setattr__(self, "media_urls", tuple(m.url for m in self.media))
 
 
 @dataclass(frozen=True)
@@ -180,3 +222,40 @@ class RemotePost:
     text: str | None = None
     created_at: str | None = None
     metrics: dict[str, int] = field(default_factory=dict)
+
+
+# Called by an adapter right before a status poll creates the post (X video, Instagram and
+# Threads media_publish, LinkedIn video): the engine records the step first, so a run that
+# dies after it looks the post up instead of creating it again.
+BeforeCreate = Callable[[], Awaitable[None]]
+
+# How far before the attempt's start a post found by lookup may be dated (clock skew).
+LOOKUP_SKEW = timedelta(minutes=5)
+
+
+def when_of(value: object) -> datetime | None:
+    """A provider's timestamp: ISO 8601 (with Z, or Meta's +0000), or unix seconds or milliseconds."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)) or (isinstance(value, str) and value.isdigit()):
+        number = float(value)
+        if number > 10**11:  # milliseconds
+            number /= 1000
+        return datetime.fromtimestamp(number, UTC)
+    text = str(value).replace("Z", "+00:00")
+    if len(text) > 5 and text[-5] in "+-" and text[-4:].isdigit():  # +0000 -> +00:00
+        text = f"{text[:-2]}:{text[-2:]}"
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def matches(found_text: object, created: object, text: str, since: datetime) -> bool:
+    """A post on the account is the one we sent: the same text, dated no earlier than the
+    attempt (less a few minutes of skew; an undated post counts on the text alone)."""
+    if not isinstance(found_text, str) or found_text.strip() != text.strip():
+        return False
+    when = when_of(created)
+    return when is None or when >= since - LOOKUP_SKEW

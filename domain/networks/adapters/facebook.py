@@ -47,11 +47,19 @@ SPEC = NetworkSpec(
 # --- the client -----------------------------------------------------------------------
 
 import json  # noqa: E402
+from datetime import datetime  # noqa: E402
 
-from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, Rejected, RemotePost  # noqa: E402
+from domain.networks.adapters.base import (  # noqa: E402
+    AccountRef,
+    PublishRequest,
+    PublishResult,
+    Rejected,
+    RemotePost,
+    matches,
+)
 from domain.networks.adapters.meta import GraphClient, remote  # noqa: E402
 from domain.networks.hosts import resolve  # noqa: E402
-from domain.networks.http import call, json_of, looks_like_video  # noqa: E402
+from domain.networks.http import call, json_of  # noqa: E402
 
 
 class FacebookClient(GraphClient):
@@ -66,22 +74,30 @@ class FacebookClient(GraphClient):
         self.video_base = resolve(VIDEO_BASE_URL, self.network.value, sandbox_base)
 
     async def publish(self, account: AccountRef, request: PublishRequest) -> PublishResult:
-        page, urls = account.external_id, request.media_urls
-        if any(looks_like_video(url) for url in urls):
-            if len(urls) > LIMITS.videos_max:
+        page, media = account.external_id, request.media
+        placement = str(request.options.get("placement") or "feed")
+        if placement != "feed":
+            # Reels (/{page}/video_reels) and stories (/{page}/photo_stories, video_stories) have
+            # upload flows of their own that Chorus does not drive yet: fail loudly, never post to the feed instead.
+            raise Rejected(self.network, f"Facebook {placement}s are not published by Chorus yet; use the feed",
+                           code="placement_unsupported")
+        if any(m.is_video for m in media):
+            if len(media) > LIMITS.videos_max:
                 raise Rejected(self.network, f"a Facebook post takes {LIMITS.videos_max} video, with no photos beside it")
             return await self.publish_video(account, request)
-        if len(urls) > LIMITS.images_max:
+        if len(media) > LIMITS.images_max:
             raise Rejected(self.network, f"a Facebook post takes at most {LIMITS.images_max} photos")
-        if len(urls) > 1:
+        if len(media) > 1:
             # Several photos: each is uploaded unpublished, then one feed post attaches them all.
-            photos = [str((await self._post(account, f"/{page}/photos", url=url, published="false"))["id"])
-                      for url in urls]
+            photos = [str((await self._post(account, f"/{page}/photos", url=m.url, published="false",
+                                            **({"alt_text_custom": m.alt_text} if m.alt_text else {})))["id"])
+                      for m in media]
             form = {"message": request.text}
             form |= {f"attached_media[{i}]": json.dumps({"media_fbid": photo}) for i, photo in enumerate(photos)}
             post_id = str((await self._post(account, f"/{page}/feed", **form))["id"])
-        elif urls:
-            body = await self._post(account, f"/{page}/photos", url=urls[0], caption=request.text)
+        elif media:
+            body = await self._post(account, f"/{page}/photos", url=media[0].url, caption=request.text,
+                                    **({"alt_text_custom": media[0].alt_text} if media[0].alt_text else {}))
             post_id = str(body.get("post_id") or body["id"])
         else:
             form = {"message": request.text}
@@ -95,12 +111,22 @@ class FacebookClient(GraphClient):
     async def publish_video(self, account: AccountRef, request: PublishRequest) -> PublishResult:
         """POST /{page}/videos with the video's link; Graph fetches and processes it, then the page
         post appears. Until then the result is pending on the video id (see publish_status)."""
-        form = {"file_url": request.media_urls[0], "description": request.text}
+        form = {"file_url": request.media[0].url, "description": request.text}
         if request.options.get("title"):
             form["title"] = str(request.options["title"])
         response = await call(self.network, "POST", f"{self.video_base}/{account.external_id}/videos",
                               account.access_token, data=form, timeout=self.timeout)
         return await self.publish_status(account, str(json_of(self.network, response)["id"]))
+
+    async def find_recent(self, account: AccountRef, text: str, since: datetime) -> RemotePost | None:
+        """The page's recent posts (GET /{page}/published_posts): the one with this message, if any.
+        A video still processing has no page post yet: it is found once it is live."""
+        body = await self._get(account, f"/{account.external_id}/published_posts",
+                               fields="id,message,created_time,permalink_url", limit="50")
+        for post in body.get("data") or []:
+            if matches(post.get("message"), post.get("created_time"), text, since):
+                return remote(post, "message", "permalink_url", {})
+        return None
 
     async def publish_status(self, account: AccountRef, pending_ref: str) -> PublishResult:
         video = await self._get(account, f"/{pending_ref}", fields="status,post_id,permalink_url")
@@ -124,6 +150,11 @@ class FacebookClient(GraphClient):
 
     async def comments(self, account: AccountRef, external_id: str) -> list[dict[str, object]]:
         return list((await self._get(account, f"/{external_id}/comments", order="chronological")).get("data", []))
+
+    async def comment_on(self, account: AccountRef, post_id: str, text: str) -> PublishResult:
+        """A comment on the page's own post, as the page: the first comment."""
+        body = await self._post(account, f"/{post_id}/comments", message=text)
+        return PublishResult("published", external_id=str(body["id"]))
 
     async def reply(self, account: AccountRef, comment_id: str, text: str) -> PublishResult:
         body = await self._post(account, f"/{comment_id}/comments", message=text)

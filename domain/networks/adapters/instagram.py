@@ -51,7 +51,6 @@ SPEC = NetworkSpec(
 
 from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, Rejected, RemotePost  # noqa: E402
 from domain.networks.adapters.meta import ContainerClient, remote  # noqa: E402
-from domain.networks.http import looks_like_video  # noqa: E402
 
 
 class InstagramClient(ContainerClient):
@@ -64,16 +63,40 @@ class InstagramClient(ContainerClient):
     status_field = "status_code"
     metrics = "reach,likes,comments,saved,shares,views"
 
+    text_field = "caption"
+    list_path = "/media"
+
     async def publish(self, account: AccountRef, request: PublishRequest) -> PublishResult:
-        if not request.media_urls:
+        """A container per the placement (feed image or carousel, reel, story), then media_publish
+        once it is FINISHED (a video is processed first: the engine polls publish_status)."""
+        media = request.media
+        if not media:
             raise Rejected(self.network, "an Instagram post needs at least one image or video")
-        url = request.media_urls[0]
-        is_video = looks_like_video(url)
-        form = {"caption": request.text, ("video_url" if is_video else "image_url"): url}
-        if is_video:
-            form["media_type"] = "REELS"
-        container = await self._post(account, f"/{account.external_id}{self.container_path}", **form)
-        return await self.publish_status(account, str(container["id"]))
+        single_video = len(media) == 1 and media[0].is_video
+        placement = str(request.options.get("placement") or ("reel" if single_video else "feed"))
+        for m in media:
+            if not m.is_video and m.mime and m.mime not in LIMITS.image_formats:
+                raise Rejected(self.network, f"Instagram takes JPEG images, not {m.mime}", code="image_format")
+        if placement == "story":
+            if len(media) != 1:
+                raise Rejected(self.network, "an Instagram story is one image or one video")
+            form = {"media_type": "STORIES", **{k: v for k, v in self._media_form(media[0], "STORIES").items()
+                                                if k != "alt_text"}}
+        elif placement == "reel" or single_video:
+            if not single_video:
+                raise Rejected(self.network, "an Instagram reel is exactly one video")
+            form = {"caption": request.text, "media_type": "REELS", "video_url": media[0].url}
+            if isinstance(request.options.get("share_reel_to_feed"), bool):
+                form["share_to_feed"] = "true" if request.options["share_reel_to_feed"] else "false"
+        elif len(media) == 1:
+            form = {"caption": request.text, **self._media_form(media[0], "VIDEO")}
+        else:
+            if len(media) > LIMITS.carousel_max:  # type: ignore[operator]
+                raise Rejected(self.network, f"an Instagram carousel takes at most {LIMITS.carousel_max} items")
+            children = [await self._container(account, is_carousel_item="true", **self._media_form(m, "VIDEO"))
+                        for m in media]
+            form = {"caption": request.text, "media_type": "CAROUSEL", "children": ",".join(children)}
+        return await self.publish_status(account, await self._container(account, **form))
 
     async def lookup(self, account: AccountRef, external_id: str) -> RemotePost | None:
         data = await self._lookup(account, external_id, "id,caption,permalink,timestamp,like_count,comments_count")
@@ -81,6 +104,11 @@ class InstagramClient(ContainerClient):
 
     async def comments(self, account: AccountRef, external_id: str) -> list[dict[str, object]]:
         return list((await self._get(account, f"/{external_id}/comments", fields="id,text,timestamp,username")).get("data", []))
+
+    async def comment_on(self, account: AccountRef, media_id: str, text: str) -> PublishResult:
+        """A comment on the account's own media (POST /{media_id}/comments): the first comment."""
+        body = await self._post(account, f"/{media_id}/comments", message=text)
+        return PublishResult("published", external_id=str(body["id"]))
 
     async def reply(self, account: AccountRef, comment_id: str, text: str) -> PublishResult:
         body = await self._post(account, f"/{comment_id}/replies", message=text)

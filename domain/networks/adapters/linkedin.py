@@ -45,10 +45,21 @@ SPEC = NetworkSpec(
 # --- the client -----------------------------------------------------------------------
 
 import json  # noqa: E402
+from datetime import datetime  # noqa: E402
 from typing import Any  # noqa: E402
 from urllib.parse import quote  # noqa: E402
 
-from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, Rejected, RemotePost, Unknown  # noqa: E402
+from domain.networks.adapters.base import (  # noqa: E402
+    AccountRef,
+    BeforeCreate,
+    MediaRef,
+    PublishRequest,
+    PublishResult,
+    Rejected,
+    RemotePost,
+    Unknown,
+    matches,
+)
 from domain.networks.http import ProviderClient, call, fetch_media, find, json_of  # noqa: E402
 
 HEADERS = {"LinkedIn-Version": API_VERSION, "X-Restli-Protocol-Version": "2.0.0"}
@@ -64,15 +75,16 @@ class LinkedInClient(ProviderClient):
     network = Network.LINKEDIN
 
     async def publish(self, account: AccountRef, request: PublishRequest) -> PublishResult:
-        if not request.media_urls:
+        if not request.media:
             return await self._post(account, request.text, None)
-        media = await self._fetch(request.media_urls)
-        if media[0][1].startswith("video/"):
+        media = await self._fetch(request.media)
+        if request.media[0].is_video:
             title = str(request.options.get("title") or "")
-            video = await self.upload_video(account, media[0][0])
+            video = await self.upload_video(account, media[0])
             return await self._post_video(account, {"text": request.text, "video": video, "title": title})
-        images = [await self.upload_image(account, data) for data, _ in media]
-        alt = _alt_texts(request.options.get("alt_text"), len(images))
+        images = [await self.upload_image(account, data) for data in media]
+        fallback = _alt_texts(request.options.get("alt_text"), len(images))
+        alt = [m.alt_text or f for m, f in zip(request.media, fallback)]
         if len(images) == 1:
             content: dict[str, Any] = {"media": {"id": images[0], **({"altText": alt[0]} if alt[0] else {})}}
         else:
@@ -80,23 +92,39 @@ class LinkedInClient(ProviderClient):
                                                  for urn, a in zip(images, alt)]}}
         return await self._post(account, request.text, content)
 
-    async def publish_status(self, account: AccountRef, pending_ref: str) -> PublishResult:
-        return await self._post_video(account, json.loads(pending_ref))
+    async def publish_status(self, account: AccountRef, pending_ref: str,
+                             before_create: BeforeCreate | None = None) -> PublishResult:
+        return await self._post_video(account, json.loads(pending_ref), before_create)
 
-    async def _fetch(self, urls: tuple[str, ...]) -> list[tuple[bytes, str]]:
+    async def find_recent(self, account: AccountRef, text: str, since: datetime) -> RemotePost | None:
+        """The author's recent posts (GET /rest/posts?q=author): the one with this commentary, if any."""
+        response = await call(self.network, "GET", f"{self.base}/rest/posts", account.access_token,
+                              params={"q": "author", "author": account.external_id, "count": 50, "sortBy": "CREATED"},
+                              headers=HEADERS, timeout=self.timeout)
+        for post in json_of(self.network, response).get("elements") or []:
+            if matches(post.get("commentary"), post.get("createdAt"), text, since):
+                urn = str(post["id"])
+                return RemotePost(external_id=urn, url=f"https://www.linkedin.com/feed/update/{urn}/",
+                                  text=post.get("commentary"), created_at=str(post.get("createdAt") or ""))
+        return None
+
+    async def _fetch(self, refs: tuple[MediaRef, ...]) -> list[bytes]:
         """Read every media file first, so a post LinkedIn would refuse uploads nothing."""
-        if len(urls) > LIMITS.images_max:
+        if len(refs) > LIMITS.images_max:
             raise Rejected(self.network, f"LinkedIn takes at most {LIMITS.images_max} images")
-        media = [await fetch_media(self.network, url, timeout=self.timeout * 6,
-                                   max_bytes=LIMITS.video_max_bytes or 0) for url in urls]
-        videos = sum(kind.startswith("video/") for _, kind in media)
-        if videos and (videos > LIMITS.videos_max or len(media) > videos):
+        videos = sum(m.is_video for m in refs)
+        if videos and (videos > LIMITS.videos_max or len(refs) > videos):
             raise Rejected(self.network, f"LinkedIn takes up to {LIMITS.images_max} images, or {LIMITS.videos_max} "
                                          "video, in a post; not both")
-        for data, kind in media:
-            if not kind.startswith("video/") and kind not in LIMITS.image_formats:
+        media = []
+        for ref in refs:
+            data, served = await fetch_media(self.network, ref.url, timeout=self.timeout * 6,
+                                             max_bytes=LIMITS.video_max_bytes or 0)
+            kind = ref.mime or served
+            if not ref.is_video and kind not in LIMITS.image_formats:
                 raise Rejected(self.network, f"LinkedIn takes {', '.join(LIMITS.image_formats)} images or a video, "
                                              f"not {kind}")
+            media.append(data)
         return media
 
     async def upload_image(self, account: AccountRef, data: bytes) -> str:
@@ -144,12 +172,15 @@ class LinkedInClient(ProviderClient):
                               account.access_token, headers=HEADERS, timeout=self.timeout)
         return str(json_of(self.network, response).get("status") or "")
 
-    async def _post_video(self, account: AccountRef, pending: dict[str, str]) -> PublishResult:
+    async def _post_video(self, account: AccountRef, pending: dict[str, str],
+                          before_create: BeforeCreate | None = None) -> PublishResult:
         state = await self.media_status(account, pending["video"])
         if state == VIDEO_FAILED:
             raise Rejected(self.network, "LinkedIn could not process the video", code=VIDEO_FAILED)
         if state != VIDEO_READY:
             return PublishResult("processing", pending_ref=json.dumps(pending))
+        if before_create is not None:
+            await before_create()  # the engine records that the post is being created
         media = {"id": pending["video"], **({"title": pending["title"]} if pending.get("title") else {})}
         return await self._post(account, pending["text"], {"media": media})
 

@@ -42,7 +42,7 @@ SPEC = NetworkSpec(
 
 # --- the client -----------------------------------------------------------------------
 
-from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, RemotePost  # noqa: E402
+from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, Rejected, RemotePost  # noqa: E402
 from domain.networks.adapters.meta import ContainerClient, remote  # noqa: E402
 
 
@@ -54,14 +54,29 @@ class ThreadsClient(ContainerClient):
     status_field = "status"
     metrics = "views,likes,replies,reposts,quotes"
 
+    text_field = "text"
+    list_path = "/threads"
+
     async def publish(self, account: AccountRef, request: PublishRequest) -> PublishResult:
-        form = {"media_type": "IMAGE" if request.media_urls else "TEXT", "text": request.text}
-        if request.media_urls:
-            form["image_url"] = request.media_urls[0]
+        """TEXT, IMAGE or VIDEO container (or a CAROUSEL of item containers), then threads_publish
+        once it is FINISHED (a video is processed first: the engine polls publish_status)."""
+        media = request.media
+        if len(media) > (LIMITS.carousel_max or 0):
+            raise Rejected(self.network, f"a Threads carousel takes at most {LIMITS.carousel_max} items")
+        if len(media) > 1:
+            children = [await self._container(account, is_carousel_item="true",
+                                              **self._media_form(m, "VIDEO"),
+                                              **({} if m.is_video else {"media_type": "IMAGE"}))
+                        for m in media]
+            form = {"media_type": "CAROUSEL", "children": ",".join(children), "text": request.text}
+        elif media:
+            form = {"text": request.text, **self._media_form(media[0], "VIDEO")}
+            form.setdefault("media_type", "IMAGE")
+        else:
+            form = {"media_type": "TEXT", "text": request.text}
         if request.reply_to:
             form["reply_to_id"] = request.reply_to
-        container = await self._post(account, f"/{account.external_id}{self.container_path}", **form)
-        return await self.publish_status(account, str(container["id"]))
+        return await self.publish_status(account, await self._container(account, **form))
 
     async def lookup(self, account: AccountRef, external_id: str) -> RemotePost | None:
         data = await self._lookup(account, external_id, "id,permalink,text,timestamp")

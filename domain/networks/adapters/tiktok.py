@@ -42,9 +42,10 @@ SPEC = NetworkSpec(
 
 # --- the client -----------------------------------------------------------------------
 
+from datetime import datetime  # noqa: E402
 from typing import Any  # noqa: E402
 
-from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, Rejected, RemotePost  # noqa: E402
+from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, Rejected, RemotePost, matches  # noqa: E402
 from domain.networks.http import ProviderClient, call, json_of  # noqa: E402
 
 _VIDEO_FIELDS = "id,title,create_time,share_url,view_count,like_count,comment_count,share_count"
@@ -70,8 +71,12 @@ class TikTokClient(ProviderClient):
         return await self._post(account, "/v2/post/publish/creator_info/query/", {})
 
     async def publish(self, account: AccountRef, request: PublishRequest) -> PublishResult:
-        if not request.media_urls:
+        media = request.media
+        if not media:
             raise Rejected(self.network, "a TikTok post needs a video")
+        if len(media) != 1 or not media[0].is_video:
+            raise Rejected(self.network, "Chorus publishes one video per TikTok post (photo posts are not supported "
+                                         "yet)", code="media_unsupported")
         info = await self.creator_info(account)
         options = info.get("privacy_level_options") or ["SELF_ONLY"]
         # TikTok's sharing guidelines: the person chooses the privacy; there is no default.
@@ -80,11 +85,24 @@ class TikTokClient(ProviderClient):
             raise Rejected(self.network, f"choose a privacy level: {', '.join(options)}", code="privacy_required")
         if privacy not in options:
             raise Rejected(self.network, f"privacy {privacy} is not offered to this creator: {', '.join(options)}")
+        post_info: dict[str, Any] = {"title": request.text, "privacy_level": privacy}
+        for switch in ("disable_comment", "disable_duet", "disable_stitch"):
+            if isinstance(request.options.get(switch), bool):
+                post_info[switch] = request.options[switch]
         data = await self._post(account, "/v2/post/publish/video/init/", {
-            "post_info": {"title": request.text, "privacy_level": privacy},
-            "source_info": {"source": "PULL_FROM_URL", "video_url": request.media_urls[0]},
+            "post_info": post_info,
+            "source_info": {"source": "PULL_FROM_URL", "video_url": media[0].url},
         })
         return PublishResult("processing", pending_ref=str(data["publish_id"]))
+
+    async def find_recent(self, account: AccountRef, text: str, since: datetime) -> RemotePost | None:
+        """The creator's recent videos (POST /v2/video/list/): the one with this title, if any."""
+        data = await self._post(account, "/v2/video/list/", {"max_count": 20}, fields="id,title,create_time,share_url")
+        for video in data.get("videos") or []:
+            if matches(video.get("title"), video.get("create_time"), text, since):
+                return RemotePost(external_id=str(video["id"]), url=video.get("share_url"), text=video.get("title"),
+                                  created_at=str(video.get("create_time") or ""))
+        return None
 
     async def publish_status(self, account: AccountRef, pending_ref: str) -> PublishResult:
         data = await self._post(account, "/v2/post/publish/status/fetch/", {"publish_id": pending_ref})

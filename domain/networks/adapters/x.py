@@ -47,7 +47,18 @@ SPEC = NetworkSpec(
 
 import json  # noqa: E402
 
-from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, Rejected, RemotePost  # noqa: E402
+from datetime import datetime  # noqa: E402
+
+from domain.networks.adapters.base import (  # noqa: E402
+    AccountRef,
+    BeforeCreate,
+    MediaRef,
+    PublishRequest,
+    PublishResult,
+    Rejected,
+    RemotePost,
+    matches,
+)
 from domain.networks.http import ProviderClient, call, fetch_media, find, json_of  # noqa: E402
 
 _TWEET_FIELDS = "created_at,public_metrics,conversation_id,author_id,text"
@@ -59,12 +70,15 @@ class XClient(ProviderClient):
     api_base_url = SPEC.api_base_url
     network = Network.X
 
-    async def upload(self, account: AccountRef, url: str) -> tuple[str, str | None]:
+    async def upload(self, account: AccountRef, media: MediaRef | str) -> tuple[str, str | None]:
         """initialize, append (in segments), finalize: X's chunked upload. Returns the media id
         and its processing state (None when it is ready at once, as images are)."""
-        data, media_type = await fetch_media(self.network, url, timeout=self.timeout * 6,
-                                             max_bytes=VIDEO_MAX_BYTES)
-        is_video = media_type.startswith("video/")
+        if isinstance(media, str):
+            media = MediaRef.from_url(media)
+        data, served_type = await fetch_media(self.network, media.url, timeout=self.timeout * 6,
+                                              max_bytes=VIDEO_MAX_BYTES)
+        is_video = media.is_video
+        media_type = media.mime or served_type
         if not is_video and media_type not in LIMITS.image_formats:
             raise Rejected(self.network, f"X takes {', '.join(LIMITS.image_formats)} images or a video, not {media_type}")
         if not is_video and len(data) > (LIMITS.image_max_bytes or 0):
@@ -95,10 +109,12 @@ class XClient(ProviderClient):
         body: dict[str, object] = {"text": request.text}
         if request.reply_to:
             body["reply"] = {"in_reply_to_tweet_id": request.reply_to}
-        if request.media_urls:
-            if len(request.media_urls) > LIMITS.images_max:
+        if request.media:
+            if len(request.media) > LIMITS.images_max:
                 raise Rejected(self.network, f"X takes at most {LIMITS.images_max} images")
-            uploads = [await self.upload(account, url) for url in request.media_urls]
+            if len(request.media) > 1 and any(m.is_video for m in request.media):
+                raise Rejected(self.network, "X takes up to 4 images, or one video, in a post")
+            uploads = [await self.upload(account, m) for m in request.media]
             if len(uploads) > 1 and any(state for _, state in uploads):
                 raise Rejected(self.network, "X takes up to 4 images, or one video, in a post")
             if any(state for _, state in uploads):
@@ -108,13 +124,16 @@ class XClient(ProviderClient):
             body["media"] = {"media_ids": [m for m, _ in uploads]}
         return await self._post(account, body)
 
-    async def publish_status(self, account: AccountRef, pending_ref: str) -> PublishResult:
+    async def publish_status(self, account: AccountRef, pending_ref: str,
+                             before_create: BeforeCreate | None = None) -> PublishResult:
         pending = json.loads(pending_ref)
         states = [await self.media_state(account, media_id) for media_id in pending["media_ids"]]
         if "failed" in states:
             raise Rejected(self.network, "X could not process the media", code="media_failed")
         if any(state != "succeeded" for state in states):
             return PublishResult("processing", pending_ref=pending_ref)
+        if before_create is not None:
+            await before_create()  # the engine records that the post is being created
         body: dict[str, object] = {"text": pending["text"], "media": {"media_ids": pending["media_ids"]}}
         if pending.get("reply_to"):
             body["reply"] = {"in_reply_to_tweet_id": pending["reply_to"]}
@@ -127,6 +146,17 @@ class XClient(ProviderClient):
         if "id" not in data:
             raise Rejected(self.network, "the answer has no post id")
         return PublishResult("published", external_id=data["id"], url=f"https://x.com/i/web/status/{data['id']}")
+
+    async def find_recent(self, account: AccountRef, text: str, since: datetime) -> RemotePost | None:
+        """The account's recent posts (GET /2/users/{id}/tweets): the one with this text, if any."""
+        response = await call(self.network, "GET", f"{self.base}/2/users/{account.external_id}/tweets",
+                              account.access_token, params={"tweet.fields": "created_at,text", "max_results": 100},
+                              timeout=self.timeout)
+        for tweet in json_of(self.network, response).get("data") or []:
+            if matches(tweet.get("text"), tweet.get("created_at"), text, since):
+                return RemotePost(external_id=str(tweet["id"]), url=f"https://x.com/i/web/status/{tweet['id']}",
+                                  text=tweet.get("text"), created_at=tweet.get("created_at"))
+        return None
 
     async def lookup(self, account: AccountRef, external_id: str) -> RemotePost | None:
         response = await find(self.network, f"{self.base}/2/tweets/{external_id}", account.access_token,

@@ -40,9 +40,18 @@ SPEC = NetworkSpec(
 
 # --- the client -----------------------------------------------------------------------
 
+from datetime import datetime  # noqa: E402
 from typing import Any  # noqa: E402
 
-from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, Rejected, RemotePost, Unknown  # noqa: E402
+from domain.networks.adapters.base import (  # noqa: E402
+    AccountRef,
+    PublishRequest,
+    PublishResult,
+    Rejected,
+    RemotePost,
+    Unknown,
+    matches,
+)
 from domain.networks.http import ProviderClient, call, fetch_media, json_of  # noqa: E402
 
 MAX_VIDEO_BYTES = 256 * 1024 * 1024  # what one upload reads into memory; larger files need chunks
@@ -55,14 +64,17 @@ class YouTubeClient(ProviderClient):
     network = Network.YOUTUBE
 
     async def publish(self, account: AccountRef, request: PublishRequest) -> PublishResult:
-        if len(request.media_urls) != 1:
+        if len(request.media) != 1 or not request.media[0].is_video:
             raise Rejected(self.network, "a YouTube post is exactly one video")
         title = str(request.options.get("title") or "")
         if not title:
             raise Rejected(self.network, "a YouTube video needs a title", code="invalidTitle")
-        video, content_type = await fetch_media(self.network, request.media_urls[0], timeout=self.timeout * 6,
-                                                max_bytes=MAX_VIDEO_BYTES)
+        video, served = await fetch_media(self.network, request.media[0].url, timeout=self.timeout * 6,
+                                          max_bytes=MAX_VIDEO_BYTES)
+        content_type = request.media[0].mime or served
         status: dict[str, Any] = {"privacyStatus": str(request.options.get("privacy") or "public")}
+        if isinstance(request.options.get("made_for_kids"), bool):
+            status["selfDeclaredMadeForKids"] = request.options["made_for_kids"]
         if request.options.get("publish_at"):
             status |= {"privacyStatus": "private", "publishAt": str(request.options["publish_at"])}
         metadata = {"snippet": {"title": title, "description": request.text,
@@ -84,6 +96,25 @@ class YouTubeClient(ProviderClient):
         if not video_id:
             raise Unknown(self.network, "the upload answered no video id")
         return PublishResult("published", external_id=video_id, url=f"https://www.youtube.com/watch?v={video_id}")
+
+    async def find_recent(self, account: AccountRef, text: str, since: datetime) -> RemotePost | None:
+        """The channel's uploads playlist (channels?mine=true -> relatedPlaylists.uploads, then
+        playlistItems, 1 quota unit each): the video with this description, if any."""
+        response = await call(self.network, "GET", f"{self.base}/youtube/v3/channels", account.access_token,
+                              params={"part": "contentDetails", "mine": "true"}, timeout=self.timeout)
+        items = json_of(self.network, response).get("items") or []
+        uploads = (((items[0] if items else {}).get("contentDetails") or {}).get("relatedPlaylists") or {}).get("uploads")
+        if not uploads:
+            return None
+        response = await call(self.network, "GET", f"{self.base}/youtube/v3/playlistItems", account.access_token,
+                              params={"part": "snippet", "playlistId": uploads, "maxResults": 50}, timeout=self.timeout)
+        for item in json_of(self.network, response).get("items") or []:
+            snippet = item.get("snippet") or {}
+            video_id = (snippet.get("resourceId") or {}).get("videoId")
+            if video_id and matches(snippet.get("description"), snippet.get("publishedAt"), text, since):
+                return RemotePost(external_id=str(video_id), url=f"https://www.youtube.com/watch?v={video_id}",
+                                  text=snippet.get("description"), created_at=snippet.get("publishedAt"))
+        return None
 
     async def lookup(self, account: AccountRef, external_id: str) -> RemotePost | None:
         response = await call(self.network, "GET", f"{self.base}/youtube/v3/videos", account.access_token,
