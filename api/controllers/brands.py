@@ -16,8 +16,9 @@ from api.problems import CREATE, DELETE, LIST, READ, SECURED, WRITE, problems
 from domain.agencies.rules import Action
 from domain.brands import schemas as s
 from domain.brands.rules import BrandStatus, CampaignStatus
-from domain.brands.service import BrandService, CampaignService, brand_out, campaign_out
+from domain.brands.service import BrandService, CampaignService, brand_out, campaign_out, publishing_pause_out
 from domain.core.context import Context
+from domain.publishing.pause import PublishingPauseService
 
 BrandSort = Annotated[
     Literal["name", "-name", "created_at", "-created_at"] | None,
@@ -65,6 +66,39 @@ class BrandController(Controller):
     ) -> Response[s.BrandOut]:
         brand = await BrandService(ctx).update(brand_id, data, if_match_version(request))
         return Response(brand_out(brand), headers={"ETag": etag(brand.version)})
+
+    @post("/{brand_id:uuid}/publishing/pause", operation_id="pauseBrandPublishing",
+          summary="Pause the brand's publishing: due posts wait (held) until it resumes; sends in flight finish",
+          **requires(Action.BRANDS_WRITE), responses=problems(*WRITE), status_code=200, response_headers=ETAG_HEADER)
+    async def pause_publishing(
+        self, ctx: NamedDependency[Context], brand_id: FromPath[UUID], data: JSONBody[s.PauseIn],
+        request: Request[Any, Any, Any], if_match: Annotated[str | None, IF_MATCH] = None,
+    ) -> Response[s.BrandOut]:
+        brand = await PublishingPauseService(ctx).pause(brand_id, data.reason, if_match_version(request))
+        return Response(brand_out(brand), headers={"ETag": etag(brand.version)})
+
+    @post("/{brand_id:uuid}/publishing/resume", operation_id="resumeBrandPublishing",
+          summary="Resume the brand's publishing: held posts go out now, late from the resume",
+          **requires(Action.BRANDS_WRITE), responses=problems(*WRITE), status_code=200, response_headers=ETAG_HEADER)
+    async def resume_publishing(
+        self, ctx: NamedDependency[Context], brand_id: FromPath[UUID], request: Request[Any, Any, Any],
+        if_match: Annotated[str | None, IF_MATCH] = None,
+    ) -> Response[s.BrandOut]:
+        brand = await PublishingPauseService(ctx).resume(brand_id, if_match_version(request))
+        return Response(brand_out(brand), headers={"ETag": etag(brand.version)})
+
+    @get("/{brand_id:uuid}/publishing", operation_id="getBrandPublishing",
+         summary="The brand's publishing state: its pause, and the variants held by it with their due times",
+         **requires(Action.POSTS_READ), responses=problems(*READ), response_headers=ETAG_HEADER)
+    async def get_publishing(self, ctx: NamedDependency[Context],
+                             brand_id: FromPath[UUID]) -> Response[s.PublishingReport]:
+        brand, held, count = await PublishingPauseService(ctx).report(brand_id)
+        pause = publishing_pause_out(brand)
+        return Response(s.PublishingReport(
+            brand_id=brand.id, paused=pause is not None, pause=pause, held_count=count,
+            held=[s.HeldVariantOut(variant_id=h.variant_id, post_id=h.post_id, network=h.network,
+                                   social_account_id=h.social_account_id, due_at=h.due_at) for h in held]),
+            headers={"ETag": etag(brand.version)})
 
 
 class CampaignController(Controller):

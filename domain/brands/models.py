@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -23,6 +23,15 @@ class Brand(TenantMixin, Base):
     status: Mapped[str] = mapped_column(String(20), default="active")
     profile: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # The brand's publishing switch (domain/publishing/pause.py): while paused, its due posts
+    # wait (held) instead of going out. Source: manual (a person) or crisis (the crisis code).
+    publishing_paused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    publishing_pause_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    publishing_paused_by_id: Mapped[UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"),
+                                                                 nullable=True)
+    publishing_pause_source: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    # When publishing last resumed: a post held by the pause is late from then, not from its time.
+    publishing_resumed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
@@ -95,6 +95,16 @@ class BrandUpdate(Input):
     profile: BrandProfileUpdate | msgspec.UnsetType = msgspec.UNSET
 
 
+class PublishingPause(msgspec.Struct, kw_only=True):
+    """Set while the brand's publishing is paused: its due posts wait (held) until it resumes."""
+
+    paused_at: datetime
+    reason: str
+    # The member who paused it; null for the crisis code or an API key.
+    paused_by_id: UUID | None
+    source: Literal["manual", "crisis"]
+
+
 class BrandOut(msgspec.Struct, kw_only=True):
     id: UUID
     name: str
@@ -106,6 +116,30 @@ class BrandOut(msgspec.Struct, kw_only=True):
     version: int
     created_at: datetime
     updated_at: datetime
+    # null while the brand publishes normally (see pauseBrandPublishing).
+    publishing_pause: PublishingPause | None = None
+
+
+class PauseIn(Input):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500, examples=["Waiting for the client's statement"])]
+
+
+class HeldVariantOut(msgspec.Struct, kw_only=True):
+    variant_id: UUID
+    post_id: UUID
+    network: str
+    social_account_id: UUID
+    # When it became due (its post's time, or later if it also waits for a rate limit).
+    due_at: datetime
+
+
+class PublishingReport(msgspec.Struct, kw_only=True):
+    brand_id: UUID
+    paused: bool
+    pause: PublishingPause | None
+    # Variants due while paused, earliest first (at most 500; held_count counts them all).
+    held: list[HeldVariantOut]
+    held_count: int
 
 
 class BrandPage(msgspec.Struct, kw_only=True):

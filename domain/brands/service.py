@@ -63,7 +63,16 @@ def brand_out(brand: Any) -> s.BrandOut:
         version=brand.version,
         created_at=brand.created_at,
         updated_at=brand.updated_at,
+        publishing_pause=publishing_pause_out(brand),
     )
+
+
+def publishing_pause_out(brand: Any) -> s.PublishingPause | None:
+    if brand.publishing_paused_at is None:
+        return None
+    return s.PublishingPause(paused_at=brand.publishing_paused_at, reason=brand.publishing_pause_reason or "",
+                             paused_by_id=brand.publishing_paused_by_id,
+                             source=brand.publishing_pause_source or "manual")
 
 
 def campaign_out(c: Campaign) -> s.CampaignOut:

@@ -129,6 +129,9 @@ class CalendarBrand(msgspec.Struct, kw_only=True):
     id: UUID
     name: str
     time_zone: str
+    # Set while the brand's publishing is paused: its scheduled posts that come due are held
+    # (not sent) until it resumes; getBrandPublishing lists them.
+    publishing_paused_at: datetime | None = None
 
 
 class Calendar(msgspec.Struct, kw_only=True):

@@ -66,6 +66,8 @@ class BrandRow:
     slug: str
     time_zone: str
     version: int
+    # Set while the brand's publishing is paused (its due posts are held).
+    publishing_paused_at: datetime | None = None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -125,12 +127,12 @@ _POST_COLUMNS = (
 _WINDOW = "(p.scheduled_at >= :start AND p.scheduled_at < :end OR p.scheduled_at IS NULL)"
 _BRANDS_AND_PLAN = text(f"""
 WITH b AS (
-  SELECT id, name, slug, time_zone, version FROM brands
+  SELECT id, name, slug, time_zone, version, publishing_paused_at FROM brands
    WHERE agency_id = :agency
      AND (cardinality(:wanted) = 0 OR id = ANY(:wanted))
      AND (:visible IS NULL OR id = ANY(:visible))
 )
-SELECT b.id, b.name, b.slug, b.time_zone, b.version, f.plan
+SELECT b.id, b.name, b.slug, b.time_zone, b.version, b.publishing_paused_at, f.plan
   FROM b CROSS JOIN (SELECT row(
     (SELECT row(count(*), max(p.updated_at), sum(p.version), sum(hashtext(p.status))) FROM posts p
       WHERE p.agency_id = :agency AND p.brand_id IN (SELECT id FROM b) AND {_WINDOW}),
@@ -268,7 +270,7 @@ class CalendarService:
             **_window(first, last)})).all()
         if wanted and len(rows) != len(wanted):
             raise NotFoundError("No such brand")
-        return [BrandRow(*row[:5]) for row in rows], rows[0].plan if rows else None
+        return [BrandRow(*row[:6]) for row in rows], rows[0].plan if rows else None
 
     async def _variants_plan(self, brands: Sequence[BrandRow], first: date, last: date) -> Any:
         return (await self.ctx.read(_VARIANTS_PLAN, {"agency": self.ctx.agency_id, "brands": [b.id for b in brands],
@@ -279,7 +281,8 @@ class CalendarService:
                      conflict_minutes: int) -> s.Calendar:
         days = {first + timedelta(days=i): s.CalendarDay(date=first + timedelta(days=i), posts=[], slots=[])
                 for i in range((last - first).days + 1)}
-        answer = s.Calendar(from_=first, to=last, brands=[s.CalendarBrand(id=b.id, name=b.name, time_zone=b.time_zone)
+        answer = s.Calendar(from_=first, to=last, brands=[s.CalendarBrand(id=b.id, name=b.name, time_zone=b.time_zone,
+                                                                          publishing_paused_at=b.publishing_paused_at)
                                                            for b in brands],
                             days=list(days.values()), conflicts=[], unscheduled=[], unscheduled_more=False)
         if not brands:

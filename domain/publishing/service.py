@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.agencies.rules import Principal
 from domain.approvals.service import is_publishable
+from domain.brands.models import Brand
 from domain.content.models import Post, PostVariant
 from domain.content.rules import VariantStatus, post_status
 from domain.core.clock import now
@@ -86,17 +87,19 @@ async def claim_due(session: AsyncSession, agency_id: UUID, *, limit: int | None
     at = now()
     limit = limits.claim_batch if limit is None else limit
     rows = (await session.execute(
-        select(PostVariant, Post)
+        select(PostVariant, Post, Brand.publishing_resumed_at)
         .join(Post, Post.id == PostVariant.post_id)
+        .join(Brand, Brand.id == Post.brand_id)  # a paused brand's variants are held (domain/publishing/pause.py)
         .where(PostVariant.agency_id == agency_id, PostVariant.status == VariantStatus.SCHEDULED.value,
-               Post.scheduled_at <= at, (PostVariant.not_before.is_(None)) | (PostVariant.not_before <= at))
+               Post.scheduled_at <= at, (PostVariant.not_before.is_(None)) | (PostVariant.not_before <= at),
+               Brand.publishing_paused_at.is_(None))
         .order_by(Post.scheduled_at)
         .limit(limit)
         .with_for_update(of=[PostVariant, Post], skip_locked=True)
     )).all()
     claimed: list[tuple[UUID, UUID]] = []
     touched: dict[UUID, Post] = {}
-    for variant, post in rows:
+    for variant, post, resumed_at in rows:
         number = (await session.scalar(select(func.coalesce(func.max(PublishAttempt.number), 0))
                                        .where(PublishAttempt.variant_id == variant.id))) + 1
         attempt = PublishAttempt(agency_id=agency_id, variant_id=variant.id, number=number, started_at=at,
@@ -109,6 +112,8 @@ async def claim_due(session: AsyncSession, agency_id: UUID, *, limit: int | None
             .order_by(PublishAttempt.number.desc()).limit(1))).first()
         base_number = marker.number if marker else 0
         late_from = max(post.scheduled_at, marker.started_at) if marker and post.scheduled_at else post.scheduled_at
+        if late_from is not None and resumed_at is not None and resumed_at > late_from:
+            late_from = resumed_at  # held by a pause: late from the resume
         if late_from is not None and at - late_from > limits.max_lateness:
             _finish(attempt, Outcome.ABANDONED, "Not published: more than %s late" % limits.max_lateness,
                     code="too_late")

@@ -18,6 +18,8 @@ EVENTS: dict[str, str] = {
     "post.approved": "An approval request was approved (the post may now be scheduled)",
     "post.changes_requested": "A reviewer asked for changes on a post",
     "account.needs_reconnect": "A social account's authorisation was refused: it must be reconnected",
+    "brand.publishing_paused": "A brand's publishing was paused (its due posts wait until it resumes)",
+    "brand.publishing_resumed": "A brand's publishing resumed (its held posts go out now)",
 }
 PING = "ping"
 
