@@ -173,8 +173,7 @@ class PublishingPauseService:
         return brand
 
     async def report(self, brand_id: UUID) -> tuple[Brand, list[HeldVariant], int]:
-        self.ctx.require(Action.POSTS_READ)
-        brand = await self._brand(brand_id, Action.BRANDS_READ, lock=False)
+        brand = await self._brand(brand_id, Action.POSTS_READ, lock=False)
         if not is_paused(brand):
             return brand, [], 0
         return brand, await held_variants(self.ctx, brand.id), await held_count(self.ctx, brand.id)

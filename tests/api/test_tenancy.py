@@ -24,6 +24,7 @@ BODIES = {
     "/v1/approval-requests/{request_id}/decisions": {"decision": "approve"},
     "/v1/posts/{post_id}/comments": {"body": "hi"},
     "/v1/brands/{brand_id}/share-links": {"range": {"from": "2030-01-01", "to": "2030-01-31"}},
+    "/v1/brands/{brand_id}/publishing/pause": {"reason": "Crisis"},
 }
 ID_PARAMS = {"notification_id", "brand_id", "campaign_id", "member_id", "invitation_id", "key_id", "link_id", "account_id", "post_id",
              "variant_id", "number", "brief_id", "media_id", "feed_id", "import_id", "request_id", "share_link_id",
