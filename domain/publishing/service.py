@@ -338,13 +338,9 @@ class Publisher:
         await emit(self.context(session), "post.failed", {
             "post_id": post.id, "variant_id": variant.id, "brand_id": post.brand_id, "network": variant.network,
             "social_account_id": variant.social_account_id, "message": message[:1000]})
-        if post.created_by_id is None:
-            return
-        from domain.notifications.service import notify
+        from domain.publishing.notices import notify_failure
 
-        await notify(self.context(session), user_ids=[post.created_by_id], kind="publish.failed",
-                     title=f"A post could not be published on {variant.network}", body=message[:1000],
-                     data={"post_id": str(post.id), "variant_id": str(variant.id)})
+        await notify_failure(self.context(session), post, variant, message)  # the author and who can act, once
 
     # --- polling and reconciling --------------------------------------------------------------
 

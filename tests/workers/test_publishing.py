@@ -309,10 +309,10 @@ async def test_a_refused_refresh_marks_the_account_and_fails_the_post(tenant, ow
     async with owner_engine.connect() as conn:
         assert await conn.scalar(text("SELECT status FROM social_accounts WHERE id = :id"), {"id": x}) == "needs_reconnect"
     assert await _publish_calls(sandbox, "x", who) == 1
-    # The team hears about it: the post's author gets a notification.
+    # The team hears about it: the post's author is told the account needs reconnecting.
     r = await tenant.req("GET", "/v1/notifications")
     assert r.status_code == 200, r.text
-    assert any(n["kind"] == "publish.failed" for n in r.json()["items"])
+    assert any(n["kind"] == "account.needs_reconnect" for n in r.json()["items"])
 
 
 async def test_a_post_whose_approval_lapsed_is_not_published(tenant, owner_engine, pub_settings, sandbox, pub_worker,
