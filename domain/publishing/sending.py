@@ -151,12 +151,7 @@ async def follow_ups(publisher: Publisher, variant_id: UUID, attempt_id: UUID) -
             if sending is not None and (kind == "first_comment" or sending.get("index") == index):
                 # An earlier run stamped this step and never recorded its answer: it may be out.
                 message = "interrupted while sending; not sent again (check the post)"
-                if kind == "first_comment":
-                    response["first_comment_error"] = message
-                else:
-                    response["thread_parts"] = [*response.get("thread_parts", []), {"error": message}]
-                response.pop(f"{kind}_sending", None)
-                attempt.response = response
+                _record(attempt, response, kind, None, message)
                 continue
             if account is None or account.status != "connected":
                 error = "the account needs reconnecting"
@@ -209,3 +204,6 @@ def _record(attempt: PublishAttempt, response: dict[str, Any], kind: str, new_id
     else:
         response["thread_parts"] = [*response.get("thread_parts", []), {"id": new_id} if not error else {"error": error}]
     attempt.response = response
+    if error:  # the publishing log says so; the post itself stays published
+        step = "the first comment" if kind == "first_comment" else f"thread part {len(response['thread_parts']) + 1}"
+        attempt.message = f"Published; {step} failed: {error}"[:2000]
