@@ -19,7 +19,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.core.clock import now
-from domain.webhooks.service import DELIVER, deliver
+from domain.core.db import scoped_session
+from domain.webhooks.service import DELIVER, claim, record, send
 from workers.broker import JobContext, actor, send_each
 
 log = logging.getLogger("chorus.workers.webhooks")
@@ -31,8 +32,28 @@ SWEEP_BATCH = 500
 # crash (database gone) raises and dramatiq retries a few times, and the sweep after that.
 @actor(DELIVER, max_retries=3, time_limit=120_000)
 async def deliver_job(job: JobContext, delivery_id: str) -> None:
-    outcome = await deliver(job.session, job.agency_id, UUID(delivery_id), settings=job.settings)
-    log.info("webhook delivery", extra={"delivery_id": delivery_id, "outcome": outcome})
+    """One attempt in three steps: claim it (the job's own transaction: lock, stamp the
+    attempt and its lease, commit), POST with no transaction open, then record the result
+    in a new short transaction. A run that finds the delivery leased, done or not due does
+    nothing; one that dies mid-request leaves the lease to run out and the sweep to retry."""
+    claimed = await claim(job.session, job.agency_id, UUID(delivery_id), settings=job.settings)
+    if isinstance(claimed, str):
+        log.info("webhook delivery", extra={"delivery_id": delivery_id, "outcome": claimed})
+        return
+
+    async def send_and_record() -> None:
+        outcome = await send(claimed, settings=job.settings)
+        after = JobContext(session=None, agency_id=job.agency_id, runtime=job.runtime)  # type: ignore[arg-type]
+        async with scoped_session(job.runtime.session_factory(), agency_id=job.agency_id) as session:
+            async with session.begin():
+                result = await record(session, claimed, outcome, settings=job.settings,
+                                      after_commit=after.after_commit)
+        for task in after.after_commit:
+            await task()
+        log.info("webhook delivery", extra={"delivery_id": delivery_id, "attempt": claimed.attempt,
+                                            "status_code": outcome.status_code, "outcome": result})
+
+    job.after_commit.append(send_and_record)
 
 
 async def due_deliveries(engine: AsyncEngine, at: datetime | None = None,

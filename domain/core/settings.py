@@ -86,6 +86,13 @@ class Settings:
     # Outbound webhooks: development only, allow http and private/loopback targets.
     webhooks_allow_private: bool = False
     webhooks_timeout_seconds: float = 10.0
+    # An attempt in flight holds its delivery this long (at least the timeout + 30 s); a
+    # worker that dies mid-request leaves it to the sweep once the lease runs out.
+    webhooks_lease_seconds: float = 120.0
+    # An endpoint is disabled after this many failed attempts in a row (0: never by count),
+    # or when every attempt has failed for this many hours (0: never by time).
+    webhooks_disable_after_failures: int = 50
+    webhooks_disable_after_hours: float = 24.0
     # How often the sweep re-sends due webhook retries (0: never).
     webhook_sweep_seconds: float = 30.0
     # How often it looks for access tokens to refresh ahead of expiry and accounts that
@@ -160,6 +167,9 @@ class Settings:
             webhooks_allow_private=_bool("WEBHOOKS_ALLOW_PRIVATE", False),
             webhooks_timeout_seconds=float(_env("WEBHOOKS_TIMEOUT", "10")),  # type: ignore[arg-type]
             webhook_sweep_seconds=float(_env("WEBHOOK_SWEEP_SECONDS", "30")),  # type: ignore[arg-type]
+            webhooks_lease_seconds=float(_env("WEBHOOKS_LEASE_SECONDS", "120")),  # type: ignore[arg-type]
+            webhooks_disable_after_failures=_int("WEBHOOKS_DISABLE_AFTER_FAILURES", 50),
+            webhooks_disable_after_hours=float(_env("WEBHOOKS_DISABLE_AFTER_HOURS", "24")),  # type: ignore[arg-type]
             token_sweep_seconds=float(_env("TOKEN_SWEEP_SECONDS", "600")),  # type: ignore[arg-type]
             frontend_base_url=_env("FRONTEND_BASE_URL"),
             media_storage=_env("MEDIA_STORAGE", "local"),  # type: ignore[arg-type]

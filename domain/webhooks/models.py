@@ -23,6 +23,12 @@ class WebhookEndpoint(TenantMixin, Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # The signing secret (whsec_...), encrypted with the vault; shown once, at creation or rotation.
     secret_enc: Mapped[str] = mapped_column(Text)
+    # Failed attempts in a row (any delivery) and since when; a success resets both. One that
+    # keeps failing is disabled (active false) with the time and the reason.
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    failing_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    disabled_reason: Mapped[str] = mapped_column(String(500), default="")
 
 
 class WebhookEvent(TenantMixin, Base):
@@ -42,6 +48,9 @@ class WebhookDelivery(TenantMixin, Base):
     # Due time of the next attempt (pending only); the sweep sends a job for each one due.
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Set while an attempt is in flight (claimed and committed before the HTTP request);
+    # next_attempt_at equals it then, so the sweep retries once the lease has run out.
+    leased_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     last_status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     last_error: Mapped[str] = mapped_column(String(500), default="")
     replay_of_id: Mapped[UUID | None] = mapped_column(nullable=True)

@@ -61,11 +61,25 @@ class Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+def total_deadline(timeout: float) -> float:
+    """The most one `post` takes, whatever the receiver does (a slow trickle included)."""
+    return 2 * timeout + 5
+
+
 async def post(url: str, body: bytes, headers: dict[str, str], *, allow_private: bool,
                timeout: float = 10.0) -> Outcome:
     """POST `body` to `url` pinned to a checked address. Never raises for the receiver's
-    failures: they come back in the Outcome."""
+    failures: they come back in the Outcome. Takes at most `total_deadline(timeout)`."""
     started = time.monotonic()
+    try:
+        async with asyncio.timeout(total_deadline(timeout)):
+            return await _post(url, body, headers, allow_private=allow_private, timeout=timeout, started=started)
+    except TimeoutError:
+        return Outcome(None, int((time.monotonic() - started) * 1000), "timeout", "")
+
+
+async def _post(url: str, body: bytes, headers: dict[str, str], *, allow_private: bool, timeout: float,
+                started: float) -> Outcome:
 
     def elapsed() -> int:
         return int((time.monotonic() - started) * 1000)

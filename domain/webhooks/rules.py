@@ -58,6 +58,26 @@ def next_attempt(created_at: datetime, at: datetime, attempts: int, *, jitter: f
     return when if when <= created_at + MAX_AGE else None
 
 
+def lease_length(timeout_seconds: float, lease_seconds: float) -> timedelta:
+    """How long a claimed attempt holds its delivery: the setting, but never less than the
+    request's whole deadline (2 x timeout + 5 s) plus 30 s: a live request keeps its lease."""
+    return timedelta(seconds=max(lease_seconds, 2 * timeout_seconds + 35))
+
+
+def disable_reason(failures: int, failing_since: datetime | None, at: datetime, *, max_failures: int,
+                   max_hours: float) -> str | None:
+    """Why an endpoint whose last `failures` attempts all failed (the first at
+    `failing_since`) should be disabled at `at`, or None to keep it."""
+    if failures <= 0:
+        return None
+    if max_failures > 0 and failures >= max_failures:
+        return f"Disabled after {failures} failed delivery attempts in a row"
+    if max_hours > 0 and failing_since is not None and at - failing_since >= timedelta(hours=max_hours):
+        hours = (at - failing_since).total_seconds() / 3600
+        return f"Disabled after every delivery attempt failed for {hours:.0f} hours ({failures} attempts)"
+    return None
+
+
 class UnsafeUrlError(ValueError):
     """A URL a webhook may not target; the message says why (never echoes secrets)."""
 

@@ -33,6 +33,12 @@ class WebhookEndpointOut(msgspec.Struct, kw_only=True):
     events: list[str]
     description: str
     active: bool
+    # Set when Chorus disabled the endpoint because its deliveries kept failing (active is
+    # then false); re-enable with PATCH {"active": true}, which clears them.
+    disabled_at: datetime | None
+    disabled_reason: str
+    # Failed attempts in a row (reset by a success); the endpoint is disabled at the limit.
+    consecutive_failures: int
     created_at: datetime
     updated_at: datetime
 
@@ -70,6 +76,8 @@ class WebhookDeliveryOut(msgspec.Struct, kw_only=True):
     status: str  # pending, delivered, failed
     attempts: int
     next_attempt_at: datetime | None
+    # Set while an attempt is in flight; the sweep retries once it has passed.
+    leased_until: datetime | None
     delivered_at: datetime | None
     last_status_code: int | None
     last_error: str
@@ -94,4 +102,6 @@ class WebhookEventCatalog(msgspec.Struct, kw_only=True):
 
 def endpoint_out(row: Any) -> WebhookEndpointOut:
     return WebhookEndpointOut(id=row.id, url=row.url, events=list(row.events), description=row.description,
-                              active=row.active, created_at=row.created_at, updated_at=row.updated_at)
+                              active=row.active, disabled_at=row.disabled_at, disabled_reason=row.disabled_reason or "",
+                              consecutive_failures=row.consecutive_failures or 0, created_at=row.created_at,
+                              updated_at=row.updated_at)

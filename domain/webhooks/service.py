@@ -3,23 +3,30 @@ and one delivery per subscribed endpoint, and the `webhooks.deliver` job (sent a
 POSTs it, signed. Failed deliveries wait in the database (`next_attempt_at`) for the sweep
 (`workers.webhooks.sweep`), with exponential backoff and jitter for up to 24 hours.
 
-Delivery is at least once: a worker that dies mid-request leaves the delivery pending and
-it is sent again. Receivers deduplicate on the `Chorus-Delivery` header (one per delivery)
+An attempt is leased, not locked: `claim` stamps the attempt and `leased_until` and commits
+before the POST, `record` writes the result in a new short transaction, so no row lock is
+held while a receiver answers. An endpoint whose attempts keep failing is disabled and the
+agency's owners and admins are told; PATCH active: true re-enables it.
+
+Delivery is at least once: a worker that dies mid-request leaves the delivery leased; once
+the lease runs out the sweep sends it again. Receivers deduplicate on the `Chorus-Delivery` header (one per delivery)
 or the body's event `id` (the same for a replay of the event).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.agencies.rules import Action
+from domain.agencies.rules import Action, Principal, Role
 from domain.core.clock import now
 from domain.core.context import Context
 from domain.core.crypto import Vault
@@ -30,7 +37,8 @@ from domain.core.settings import Settings
 from domain.webhooks import outbound
 from domain.webhooks import schemas as s
 from domain.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
-from domain.webhooks.rules import EVENTS, PING, UnsafeUrlError, new_secret, next_attempt, sign
+from domain.webhooks.rules import (EVENTS, PING, UnsafeUrlError, disable_reason, lease_length, new_secret,
+                                   next_attempt, sign)
 
 log = logging.getLogger("chorus.webhooks")
 
@@ -80,47 +88,161 @@ def payload(event: WebhookEvent) -> bytes:
                                 "agency_id": str(event.agency_id), "data": event.data or {}})
 
 
-async def deliver(session: AsyncSession, agency_id: UUID | None, delivery_id: UUID, *, settings: Settings) -> str:
-    """One attempt at a due delivery, in the job's transaction. The row is locked (SKIP
-    LOCKED: a concurrent run of the same job leaves it alone) and re-checked, so a job run
-    twice or for a delivery not due yet does nothing."""
+IN_FLIGHT = "in flight"
+LEASE_RAN_OUT = "no result recorded: the lease ran out (the worker stopped mid-request?)"
+NOTIFY_ROLES = (Role.OWNER.value, Role.ADMIN.value)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One attempt, claimed and committed: what to POST and how to find it again."""
+
+    agency_id: UUID
+    delivery_id: UUID
+    endpoint_id: UUID
+    attempt: int
+    leased_until: datetime
+    url: str
+    body: bytes
+    headers: dict[str, str]
+
+
+async def claim(session: AsyncSession, agency_id: UUID | None, delivery_id: UUID, *,
+                settings: Settings) -> Claim | str:
+    """The first half of an attempt, in its own short transaction: lock the due delivery
+    (SKIP LOCKED: a concurrent claim leaves it alone), stamp the attempt number and a lease
+    (`leased_until`, also the new `next_attempt_at`) and an "in flight" attempt row. The
+    caller commits, then POSTs (no row lock is held while the receiver answers), then
+    `record`s the outcome. Returns why not (a string) when there is nothing to send: done,
+    not due, or leased by an attempt still in flight."""
     delivery = await session.scalar(select(WebhookDelivery).where(
         WebhookDelivery.agency_id == agency_id, WebhookDelivery.id == delivery_id).with_for_update(skip_locked=True))
     if delivery is None:
-        return "gone or in progress"
+        return "gone or being claimed"
     if delivery.status != "pending":
         return f"already {delivery.status}"
     at = now()
     if delivery.next_attempt_at is None or delivery.next_attempt_at > at:
-        return "not due"
+        return "leased" if delivery.leased_until is not None else "not due"
     endpoint = await session.get(WebhookEndpoint, delivery.endpoint_id)
     event = await session.get(WebhookEvent, delivery.event_id)
     if endpoint is None or event is None:
         return "gone"
+    if delivery.leased_until is not None:
+        # The previous attempt never reported back and its lease ran out.
+        await session.execute(update(WebhookAttempt).where(
+            WebhookAttempt.agency_id == delivery.agency_id, WebhookAttempt.delivery_id == delivery.id,
+            WebhookAttempt.number == delivery.attempts, WebhookAttempt.error == IN_FLIGHT,
+        ).values(error=LEASE_RAN_OUT))
     if not endpoint.active:
-        delivery.status, delivery.next_attempt_at, delivery.last_error = "failed", None, "endpoint disabled"
+        delivery.status, delivery.next_attempt_at, delivery.leased_until = "failed", None, None
+        delivery.last_error = ("endpoint disabled: " + endpoint.disabled_reason)[:500] if endpoint.disabled_reason \
+            else "endpoint disabled"
         return "endpoint disabled"
+    delivery.attempts += 1
+    delivery.leased_until = delivery.next_attempt_at = at + lease_length(settings.webhooks_timeout_seconds,
+                                                                         settings.webhooks_lease_seconds)
+    session.add(WebhookAttempt(agency_id=delivery.agency_id, delivery_id=delivery.id, number=delivery.attempts,
+                               status_code=None, duration_ms=0, error=IN_FLIGHT, response_excerpt=""))
     body = payload(event)
     secret = settings.vault().decrypt(endpoint.secret_enc)
     headers = {"Chorus-Signature": sign(secret, int(at.timestamp()), body), "Chorus-Event": event.type,
                "Chorus-Delivery": str(delivery.id)}
-    outcome = await outbound.post(endpoint.url, body, headers, allow_private=settings.webhooks_allow_private,
-                                  timeout=settings.webhooks_timeout_seconds)
-    delivery.attempts += 1
-    session.add(WebhookAttempt(agency_id=delivery.agency_id, delivery_id=delivery.id, number=delivery.attempts,
-                               status_code=outcome.status_code, duration_ms=outcome.duration_ms,
-                               error=outcome.error[:500], response_excerpt=outcome.excerpt[:500]))
-    delivery.last_status_code = outcome.status_code
-    delivery.last_error = outcome.error[:500] or ("" if outcome.delivered else f"HTTP {outcome.status_code}")
+    await session.flush()
+    return Claim(delivery.agency_id, delivery.id, endpoint.id, delivery.attempts, delivery.leased_until, endpoint.url,
+                 body, headers)
+
+
+async def send(claimed: Claim, *, settings: Settings) -> outbound.Outcome:
+    """The HTTP request of a claimed attempt (no transaction open)."""
+    return await outbound.post(claimed.url, claimed.body, claimed.headers,
+                               allow_private=settings.webhooks_allow_private, timeout=settings.webhooks_timeout_seconds)
+
+
+async def record(session: AsyncSession, claimed: Claim, outcome: outbound.Outcome, *, settings: Settings,
+                 after_commit: list[Callable[[], Awaitable[None]]]) -> str:
+    """The second half of an attempt, in a new short transaction: the attempt row gets its
+    result; the delivery is delivered, scheduled for a retry or failed for good, if the
+    attempt still holds its lease (a late answer after the lease ran out and the delivery
+    was claimed again only fills in its attempt row, unless it is a success); and the
+    endpoint's failure count moves, which may disable the endpoint."""
+    at = now()
+    delivery = await session.scalar(select(WebhookDelivery).where(
+        WebhookDelivery.agency_id == claimed.agency_id, WebhookDelivery.id == claimed.delivery_id).with_for_update())
+    if delivery is None:
+        return "gone"
+    await session.execute(update(WebhookAttempt).where(
+        WebhookAttempt.agency_id == claimed.agency_id, WebhookAttempt.delivery_id == claimed.delivery_id,
+        WebhookAttempt.number == claimed.attempt,
+    ).values(status_code=outcome.status_code, duration_ms=outcome.duration_ms, error=outcome.error[:500],
+             response_excerpt=outcome.excerpt[:500]))
+    ours = (delivery.status == "pending" and delivery.attempts == claimed.attempt
+            and delivery.leased_until == claimed.leased_until)
+    result = "lease lost"
+    if outcome.delivered and delivery.status == "pending":
+        delivery.status, delivery.delivered_at = "delivered", at
+        delivery.next_attempt_at = delivery.leased_until = None
+        result = "delivered"
+    elif ours:
+        delivery.leased_until = None
+        retry_at = next_attempt(delivery.created_at, at, delivery.attempts)
+        if retry_at is None:
+            delivery.status, delivery.next_attempt_at = "failed", None
+            result = "failed"
+        else:
+            delivery.next_attempt_at = retry_at
+            result = "retry scheduled"
+    if ours or result == "delivered":
+        delivery.last_status_code = outcome.status_code
+        delivery.last_error = outcome.error[:500] or ("" if outcome.delivered else f"HTTP {outcome.status_code}")
+    await _count(session, after_commit, claimed, outcome, at, settings)
+    return result
+
+
+async def _count(session: AsyncSession, after_commit: list[Callable[[], Awaitable[None]]], claimed: Claim, outcome: outbound.Outcome, at: datetime,
+                 settings: Settings) -> None:
+    """A success resets the endpoint's failure count; a failure adds to it and may disable
+    the endpoint (active false, with the time and the reason), telling the agency's owners
+    and admins once."""
+    table = WebhookEndpoint.__table__
+    where = (table.c.agency_id == claimed.agency_id) & (table.c.id == claimed.endpoint_id)
     if outcome.delivered:
-        delivery.status, delivery.delivered_at, delivery.next_attempt_at = "delivered", now(), None
-        return "delivered"
-    retry_at = next_attempt(delivery.created_at, at, delivery.attempts)
-    if retry_at is None:
-        delivery.status, delivery.next_attempt_at = "failed", None
-        return "failed"
-    delivery.next_attempt_at = retry_at
-    return "retry scheduled"
+        await session.execute(update(table).where(where, table.c.consecutive_failures > 0)
+                              .values(consecutive_failures=0, failing_since=None))
+        return
+    row = (await session.execute(update(table).where(where).values(
+        consecutive_failures=table.c.consecutive_failures + 1,
+        failing_since=func.coalesce(table.c.failing_since, at),
+    ).returning(table.c.consecutive_failures, table.c.failing_since, table.c.active, table.c.url))).first()
+    if row is None or not row.active:
+        return
+    reason = disable_reason(row.consecutive_failures, row.failing_since, at,
+                            max_failures=settings.webhooks_disable_after_failures,
+                            max_hours=settings.webhooks_disable_after_hours)
+    if reason is None:
+        return
+    await session.execute(update(table).where(where).values(active=False, disabled_at=at, disabled_reason=reason,
+                                                            updated_at=at))
+    await _tell_admins(session, after_commit, claimed.agency_id, claimed.endpoint_id, row.url, reason)
+    log.warning("webhook endpoint disabled", extra={"endpoint_id": str(claimed.endpoint_id), "reason": reason})
+
+
+async def _tell_admins(session: AsyncSession, after_commit: list[Callable[[], Awaitable[None]]], agency_id: UUID, endpoint_id: UUID, url: str,
+                       reason: str) -> None:
+    from domain.agencies.models import Membership
+    from domain.core.context import Principal
+    from domain.notifications.service import notify
+
+    user_ids = (await session.scalars(select(Membership.user_id).where(
+        Membership.agency_id == agency_id, Membership.role.in_(NOTIFY_ROLES)))).all()
+    ctx = Context(Principal(agency_id=agency_id, label="webhook delivery"), session=session)
+    ctx.after_commit = after_commit  # its email jobs go out after the caller's commit
+    shown = url if len(url) <= 120 else url[:117] + "..."
+    await notify(ctx, user_ids=list(user_ids), kind="webhook_endpoint.disabled",
+                 title=f"Webhook endpoint disabled: {shown}",
+                 body=f"{reason}. Fix the receiver, then re-enable the endpoint (PATCH active: true); "
+                      "replay the deliveries it missed.",
+                 data={"webhook_endpoint_id": str(endpoint_id)})
 
 
 _SORTS = {"created_at": (WebhookEndpoint.created_at, WebhookEndpoint.id)}
@@ -188,6 +310,10 @@ class WebhookService:
             row.description = changes["description"] = data.description
         if data.active is not None:
             row.active = changes["active"] = data.active
+            if data.active:
+                # Re-enabled: a fresh start (a disabled endpoint's reason and failure count go).
+                row.disabled_at, row.disabled_reason = None, ""
+                row.consecutive_failures, row.failing_since = 0, None
         row.updated_at = now()
         await self.ctx.session.flush()
         await self.ctx.audit("webhook_endpoint.updated", "webhook_endpoint", row.id, changes)
@@ -266,6 +392,6 @@ def catalog() -> s.WebhookEventCatalog:
 def _delivery_out(row: WebhookDelivery, event_type: str, attempts: list[s.WebhookAttemptOut]) -> s.WebhookDeliveryOut:
     return s.WebhookDeliveryOut(
         id=row.id, endpoint_id=row.endpoint_id, event_id=row.event_id, event_type=event_type, status=row.status,
-        attempts=row.attempts, next_attempt_at=row.next_attempt_at, delivered_at=row.delivered_at,
+        attempts=row.attempts, next_attempt_at=row.next_attempt_at, leased_until=row.leased_until, delivered_at=row.delivered_at,
         last_status_code=row.last_status_code, last_error=row.last_error, replay_of_id=row.replay_of_id,
         created_at=row.created_at, attempt_log=attempts)

@@ -122,7 +122,8 @@ async def test_ping_is_signed_and_verifies_with_the_documented_recipe(dev_client
 
 async def _done(client, tenant, delivery_id):
     d = await _delivery(client, tenant, delivery_id)
-    return d if d["status"] != "pending" or d["attempts"] > 0 else None
+    # An attempt is finished once recorded: no longer pending, or attempted and not leased.
+    return d if d["status"] != "pending" or (d["attempts"] > 0 and d["leased_until"] is None) else None
 
 
 async def test_a_failing_receiver_is_retried_by_the_sweep_and_a_delivery_can_be_replayed(
