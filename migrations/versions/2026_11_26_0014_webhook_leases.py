@@ -9,8 +9,8 @@ picks the delivery up again once the lease runs out (the worker died mid-request
 Endpoints count consecutive failed attempts (`consecutive_failures`, `failing_since`); one
 that keeps failing is disabled (`disabled_at`, `disabled_reason`, active false).
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-11-26
 """
 
@@ -19,8 +19,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
-down_revision = "0012"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
