@@ -781,6 +781,101 @@ async def fb_videos(ctx: Ctx) -> Response:
     return json_response({"id": video_id})
 
 
+FB_VERSION = "v24.0"  # the version the sandbox writes into the upload URLs it hands out
+
+
+# Page reels and stories (Graph's upload phases): start -> {video_id, upload_url}; the bytes or a
+# `file_url` header go to the upload host (rupload.facebook.com, here the sandbox's own
+# /video-upload/...); finish publishes. Photo stories take a photo uploaded with published=false.
+
+def fb_phase_kind(ctx: Ctx) -> str:
+    return "publish" if meta_params(ctx).get("upload_phase") == "finish" else "upload"
+
+
+@route("facebook", "POST", GV + r"/(?P<page>\d+)/(?P<what>video_reels|video_stories)", fb_phase_kind)
+async def fb_video_phases(ctx: Ctx) -> Response:
+    page_id, what = ctx.groups["page"], ctx.groups["what"]
+    tok, grant, err = fb_auth(ctx, page_id, scope=("pages_manage_posts",), task="CREATE_CONTENT")
+    if err:
+        return err
+    assert grant
+    p = meta_params(ctx)
+    st, now = _store(ctx), _now(ctx)
+    phase = p.get("upload_phase")
+    if phase == "start":
+        video_id = st.new_digits(16, "fb-video", page_id)
+        st.uploads[video_id] = Upload(id=video_id, network="facebook", grant_id=grant.id, created_at=now,
+                                      meta={"kind": "video", "page": page_id, "url": "", "title": "",
+                                            "description": "", "ready_at": now, "post": "", "product": what})
+        return json_response({"video_id": video_id,
+                              "upload_url": f"{_base(ctx)}/facebook/video-upload/{FB_VERSION}/{video_id}"})
+    if phase != "finish":
+        return meta_error("(#100) upload_phase must be start or finish", 100)
+    up = st.uploads.get(p.get("video_id") or "")
+    if up is None or up.network != "facebook" or up.meta.get("product") != what or up.meta["page"] != page_id:
+        return meta_error(f"(#100) Invalid video_id {p.get('video_id')}", 100)
+    if not up.meta["url"]:
+        return meta_error("(#6000) There was a problem uploading your video file: upload it before finishing", 6000)
+    if up.meta["post"]:
+        return meta_error("(#100) This video was already published", 100)
+    if what == "video_reels" and p.get("video_state") != "PUBLISHED":
+        return meta_error("(#100) Only video_state=PUBLISHED is supported by the sandbox", 100)
+    description = p.get("description") or ""
+    ready_at = now + st.setting("facebook", "processing_seconds")
+    post = fb_new_post(ctx, grant, page_id, description, {}, video_id=up.id, story=what == "video_stories",
+                       status_type="added_reel" if what == "video_reels" else "added_story",
+                       media_url=up.meta["url"])
+    if isinstance(post, Response):
+        return post
+    post.data["published_at"] = max(post.data["published_at"], ready_at)
+    up.meta.update(description=description, ready_at=ready_at, post=post.id, finished=True)
+    up.finished_at = now
+    if ctx.fail_processing:
+        fb_video_failed(st, up)
+    return json_response({"success": True, **({"post_id": post.id} if what == "video_stories" else {})})
+
+
+@route("facebook", "POST", r"/video-upload" + GV + r"/(?P<id>\d+)", "upload")
+async def fb_rupload(ctx: Ctx) -> Response:
+    """Stands in for rupload.facebook.com: a `file_url` header (the sandbox never fetches it), or bytes."""
+    up = _store(ctx).uploads.get(ctx.groups["id"])
+    if up is None or up.network != "facebook" or not up.meta.get("product"):
+        return meta_error(f"(#100) Invalid video id {ctx.groups['id']}", 100)
+    _, _, err = fb_auth(ctx, up.meta["page"], scope=("pages_manage_posts",), task="CREATE_CONTENT")
+    if err:
+        return err
+    url = ctx.header("file_url") or ""
+    body = await ctx.request.body()
+    if url and not re.match(r"^https?://[^/\s?#]+", url):
+        return meta_error("(#100) file_url must be an http or https URL", 100)
+    if not url and not body:
+        return meta_error("(#6000) There was a problem uploading your video file", 6000)
+    if "broken" in url:
+        return meta_error("(#389) Unable to fetch video file from URL.", 389)
+    up.meta["url"] = url or f"upload:{len(body)}"
+    return json_response({"success": True})
+
+
+@route("facebook", "POST", GV + r"/(?P<page>\d+)/photo_stories", "publish")
+async def fb_photo_story(ctx: Ctx) -> Response:
+    page_id = ctx.groups["page"]
+    tok, grant, err = fb_auth(ctx, page_id, scope=("pages_manage_posts",), task="CREATE_CONTENT")
+    if err:
+        return err
+    assert grant
+    p = meta_params(ctx)
+    photo = _store(ctx).uploads.get(p.get("photo_id") or "")
+    if photo is None or photo.network != "facebook" or photo.meta.get("kind", "photo") != "photo" \
+            or photo.meta.get("page") != page_id or photo.meta.get("post"):
+        return meta_error(f"(#100) Invalid photo_id {p.get('photo_id')}: upload it with published=false", 100)
+    post = fb_new_post(ctx, grant, page_id, "", {}, photos=[photo.meta["url"]], photo_id=photo.id, story=True,
+                       status_type="added_story")
+    if isinstance(post, Response):
+        return post
+    photo.meta["post"] = post.id
+    return json_response({"success": True, "post_id": post.id})
+
+
 def fb_video_of(ctx: Ctx) -> Upload | None:
     up = _store(ctx).uploads.get(ctx.groups.get("node") or "")
     return up if up is not None and up.network == "facebook" and up.meta.get("kind") == "video" else None
@@ -1052,7 +1147,7 @@ async def fb_page_posts(ctx: Ctx) -> Response:
     scheduled = ctx.rel.endswith("scheduled_posts")
     # A video being processed is not a scheduled post: it goes live (or fails) on its own.
     posts = [p for p in st.posts.values() if p.network == "facebook" and p.owner == page_id and not p.deleted
-             and (not fb_is_published(p, now) and not (p.data.get("video_id") and not p.data["scheduled_publish_time"])
+             and not p.data.get("story") and (not fb_is_published(p, now) and not (p.data.get("video_id") and not p.data["scheduled_publish_time"])
                   if scheduled else fb_is_published(p, now))]
     posts.sort(key=lambda p: (p.created_at, p.id), reverse=True)
     fields = fields_of(ctx.query.get("fields"), "created_time,message,id")

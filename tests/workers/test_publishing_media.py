@@ -312,3 +312,27 @@ async def test_tiktok_video_pulled_by_url_with_the_creators_choices(tenant, owne
     assert clip["data"]["privacy_level"] == "SELF_ONLY" and clip["data"]["video_url"].startswith(f"{chorus}/media/")
     assert (clip["data"]["disable_comment"], clip["data"]["disable_duet"]) == (True, False)
     assert await _publish_calls(sandbox, "tiktok", who) == 1
+
+
+async def test_facebook_reel_and_photo_story(tenant, owner_engine, pub_settings, sandbox, chorus, pub_worker,
+                                             app_role_engine):
+    """Placement reel: the reel upload phases, the video handed over by its link; placement
+    story: a photo uploaded unpublished, then a photo story. Neither lands in the feed."""
+    brand = await tenant.brand()
+    who = _who("mfr")
+    account = await _link(tenant, owner_engine, pub_settings, sandbox, brand["id"], Network.FACEBOOK, who, "page")
+    video, photo = await _media(tenant, brand["id"], "video"), await _media(tenant, brand["id"])
+    reel = await _due_post(tenant, owner_engine, brand["id"], [{
+        "social_account_id": account, "text": "Amasando", "media": [{"media_id": video}],
+        "options": {"placement": "reel"}}])
+    story = await _due_post(tenant, owner_engine, brand["id"], [{
+        "social_account_id": account, "text": "", "media": [{"media_id": photo}], "options": {"placement": "story"}}])
+    reel_variant = await _published(owner_engine, reel["id"], app_role_engine, pub_worker, clock=60, sandbox=sandbox)
+    story_variant = await _published(owner_engine, story["id"], app_role_engine, pub_worker)
+    posts = {p["id"]: p for p in await _posts(sandbox, "facebook", who)}
+    reel_post, story_post = posts[reel_variant["external_id"]], posts[story_variant["external_id"]]
+    assert reel_post["data"]["status_type"] == "added_reel" and reel_post["text"] == "Amasando"
+    assert reel_post["data"]["media_url"].startswith(f"{chorus}/media/")
+    assert story_post["data"]["status_type"] == "added_story" and story_post["data"]["story"] is True
+    assert story_post["data"]["photos"][0].startswith(f"{chorus}/media/")
+    assert await _calls(sandbox, "facebook", who, "upload") == 2  # the reel's start and its upload

@@ -51,10 +51,12 @@ from datetime import datetime  # noqa: E402
 
 from domain.networks.adapters.base import (  # noqa: E402
     AccountRef,
+    MediaRef,
     PublishRequest,
     PublishResult,
     Rejected,
     RemotePost,
+    Unknown,
     matches,
 )
 from domain.networks.adapters.meta import GraphClient, remote  # noqa: E402
@@ -76,11 +78,14 @@ class FacebookClient(GraphClient):
     async def publish(self, account: AccountRef, request: PublishRequest) -> PublishResult:
         page, media = account.external_id, request.media
         placement = str(request.options.get("placement") or "feed")
-        if placement != "feed":
-            # Reels (/{page}/video_reels) and stories (/{page}/photo_stories, video_stories) have
-            # upload flows of their own that Chorus does not drive yet: fail loudly, never post to the feed instead.
-            raise Rejected(self.network, f"Facebook {placement}s are not published by Chorus yet; use the feed",
-                           code="placement_unsupported")
+        if placement in ("reel", "story"):
+            if len(media) != 1 or (placement == "reel" and not media[0].is_video):
+                raise Rejected(self.network, "a Facebook reel is one video" if placement == "reel"
+                               else "a Facebook story is one photo or one video")
+            if placement == "story" and not media[0].is_video:
+                return await self.publish_photo_story(account, media[0])
+            return await self.publish_phased(account, "video_reels" if placement == "reel" else "video_stories",
+                                             media[0], request.text)
         if any(m.is_video for m in media):
             if len(media) > LIMITS.videos_max:
                 raise Rejected(self.network, f"a Facebook post takes {LIMITS.videos_max} video, with no photos beside it")
@@ -117,6 +122,32 @@ class FacebookClient(GraphClient):
         response = await call(self.network, "POST", f"{self.video_base}/{account.external_id}/videos",
                               account.access_token, data=form, timeout=self.timeout)
         return await self.publish_status(account, str(json_of(self.network, response)["id"]))
+
+    async def publish_phased(self, account: AccountRef, edge: str, media: MediaRef, text: str) -> PublishResult:
+        """Reels (/{page}/video_reels) and video stories (/{page}/video_stories): start, hand the
+        upload host the video's link (`file_url` header; Graph fetches it), finish. The video is
+        processed, then its post appears: pending on the video id, as page videos are."""
+        page = account.external_id
+        started = await self._post(account, f"/{page}/{edge}", upload_phase="start")
+        video_id, upload_url = str(started.get("video_id") or ""), started.get("upload_url")
+        if not video_id or not upload_url:
+            raise Unknown(self.network, "the upload start answered no video_id or upload_url")
+        await call(self.network, "POST", str(upload_url), None, timeout=self.timeout,
+                   headers={"Authorization": f"OAuth {account.access_token}", "file_url": media.url})
+        form = {"upload_phase": "finish", "video_id": video_id}
+        if edge == "video_reels":
+            form |= {"video_state": "PUBLISHED", "description": text}
+        await self._post(account, f"/{page}/{edge}", **form)
+        return await self.publish_status(account, video_id)
+
+    async def publish_photo_story(self, account: AccountRef, media: MediaRef) -> PublishResult:
+        """A photo uploaded unpublished, then /{page}/photo_stories with its id."""
+        page = account.external_id
+        photo = str((await self._post(account, f"/{page}/photos", url=media.url, published="false"))["id"])
+        body = await self._post(account, f"/{page}/photo_stories", photo_id=photo)
+        if not body.get("post_id"):
+            raise Unknown(self.network, "the story answered no post_id")
+        return PublishResult("published", external_id=str(body["post_id"]), url=None)
 
     async def find_recent(self, account: AccountRef, text: str, since: datetime) -> RemotePost | None:
         """The page's recent posts (GET /{page}/published_posts): the one with this message, if any.
