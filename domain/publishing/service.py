@@ -151,6 +151,14 @@ def _fail(variant: PostVariant, code: str, message: str, **extra: Any) -> None:
     variant.error = {"code": code, "message": message[:2000], **extra}
 
 
+def _dispatched(attempt: PublishAttempt) -> datetime:
+    """When the attempt was sent (its dispatch stamp), else when it was claimed."""
+    try:
+        return datetime.fromisoformat(str(attempt.response["dispatched_at"]))
+    except (KeyError, ValueError):
+        return attempt.started_at
+
+
 def _error_of(err: NetworkError) -> dict[str, Any]:
     return {"code": err.code or type(err).__name__.lower(), "status": err.status, "message": str(err)[:2000]}
 
@@ -370,7 +378,9 @@ class Publisher:
             post, variant, attempt = loaded
             age = now() - attempt.started_at
             outcome = Outcome(attempt.outcome)
-            if outcome is Outcome.SENDING and age < stuck_after:
+            # A sent attempt is stuck only `stuck_after` past its dispatch: a job that waited in a
+            # long queue may be mid-call (its post not yet on the account) although claimed long ago.
+            if outcome is Outcome.SENDING and now() - _dispatched(attempt) < stuck_after:
                 return "live"
             if outcome is Outcome.UNKNOWN and age < unknown_grace:
                 return "waiting"

@@ -376,7 +376,9 @@ async def _backdate(owner_engine, attempt_id, minutes: int, *, dispatched: bool)
     async with owner_engine.begin() as conn:
         await conn.execute(text(
             "UPDATE publish_attempts SET started_at = now() - make_interval(mins => :m),"
-            " response = CASE WHEN :d THEN jsonb_build_object('dispatched_at', now()::text) ELSE '{}'::jsonb END"
+            " response = CASE WHEN :d THEN jsonb_build_object('dispatched_at',"
+            " to_char((now() - make_interval(mins => :m)) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"+00:00\"'))"
+            " ELSE '{}'::jsonb END"
             " WHERE id = :id"), {"id": str(attempt_id), "m": minutes, "d": dispatched})
 
 
@@ -486,3 +488,30 @@ async def test_the_deployments_limits_reach_the_sweep_and_the_jobs(tenant, owner
         assert await _publish_calls(sandbox, "x", who) == 1
     finally:
         worker.stop(timeout_ms=5_000)
+
+
+async def test_an_attempt_claimed_long_ago_but_just_sent_is_live_not_stuck(tenant, owner_engine, pub_settings,
+                                                                          sandbox, app_role_engine):
+    """Stuck is counted from the dispatch stamp: a job that waited in a long queue and is now
+    mid-call (its post not on the account yet) must not be looked up, found missing, and sent
+    again by a new attempt."""
+    from domain.core.db import session_factory
+    from domain.publishing.service import Publisher, network_settings
+
+    brand = await tenant.brand()
+    who = _who("pql")
+    x = await _link(tenant, owner_engine, pub_settings, sandbox, brand["id"], Network.X, who)
+    await _due_post(tenant, owner_engine, brand["id"], [{"social_account_id": x, "text": "En la cola"}])
+    [(variant_id, attempt_id)] = await _claim(app_role_engine, tenant)
+    async with owner_engine.begin() as conn:
+        await conn.execute(text(
+            "UPDATE publish_attempts SET started_at = now() - interval '11 minutes',"
+            " response = jsonb_build_object('dispatched_at', CAST(:at AS text)) WHERE id = :id"),
+            {"id": str(attempt_id), "at": datetime.now(UTC).isoformat()})
+    publisher = Publisher(agency_id=uuid.UUID(tenant.agency_id), factory=session_factory(app_role_engine),
+                          vault=pub_settings.vault(), networks=network_settings(pub_settings), after_commit=[])
+    assert await publisher.check_attempt(variant_id, attempt_id) == "live"
+    calls = await _sandbox(sandbox, "GET", "/_sandbox/calls", params={"network": "x", "identity": who})
+    assert calls["by_kind"].get("lookup", 0) == 0
+    [attempt] = await _attempts(owner_engine, str(variant_id))
+    assert attempt["outcome"] == "sending" and attempt["finished_at"] is None
