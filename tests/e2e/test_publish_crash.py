@@ -6,9 +6,10 @@ two while they publish (and restarted). When every variant has settled, the sand
 records hold each post exactly once (none lost, none duplicated) and the database agrees: every
 variant is published with the id the sandbox gave it.
 
-Only networks whose post can be looked up after an unclear answer are used (X today): on the
-others a lost answer ends as `outcome_unknown` by design. The sandbox accepts identical texts
-here (X's duplicate window is off), so a post sent twice would show as two."""
+Text posts on X, Facebook pages and LinkedIn organizations (their recent posts can be looked
+up after an unclear answer; each account holds fewer posts than one lookup lists). The sandbox
+accepts identical texts here (X's and LinkedIn's duplicate windows are off), so a post sent
+twice would show as two."""
 
 from __future__ import annotations
 
@@ -37,10 +38,12 @@ CHORUS = Path(sys.executable).parent / "chorus"
 ROOT = Path(__file__).resolve().parents[2]
 
 POSTS = 500
-ACCOUNTS = 10  # X lists a user's latest 100 posts: 50 each stay within the lookup
+# (network, account kind): 4 accounts each, ~42 posts per account (the lookups list the latest 50).
+NETWORKS = ((Network.X, None), (Network.FACEBOOK, "page"), (Network.LINKEDIN, "organization"))
+PER_NETWORK = 4
 WORKERS = 2
 THREADS = 4
-KILL_PHASE = 30.0  # seconds of killing, from the first due post
+KILL_PHASE = 20.0  # seconds of killing, from the first due post
 SETTLE_DEADLINE = 150.0  # seconds for every variant to settle after the kill phase (generous: shared machine)
 
 
@@ -108,12 +111,15 @@ async def test_500_posts_publish_exactly_once_while_workers_are_killed(tenant, o
                                                                       crash_sandbox, tmp_path):
     state, base = crash_sandbox
     async with httpx.AsyncClient(base_url=base, timeout=5) as http:
-        r = await http.post("/_sandbox/config", json={"network": "x", "publish": {
-            "duplicate_window_seconds": 0, "rate_limit": 100_000}})
-        assert r.status_code == 200, r.text
+        for network, _ in NETWORKS:
+            r = await http.post("/_sandbox/config", json={"network": network.value, "publish": {
+                "duplicate_window_seconds": 0, "rate_limit": 100_000}})
+            assert r.status_code == 200, r.text
     brand = await tenant.brand()
-    accounts = await link_accounts(owner_engine, settings.vault(), base, agency_id=tenant.agency_id,
-                                   brand_id=brand["id"], network=Network.X, count=ACCOUNTS, prefix="crash")
+    by_network = [await link_accounts(owner_engine, settings.vault(), base, agency_id=tenant.agency_id,
+                                      brand_id=brand["id"], network=network, kind=kind, count=PER_NETWORK,
+                                      prefix="crash") for network, kind in NETWORKS]
+    accounts = [a for trio in zip(*by_network) for a in trio]  # interleaved: every network all along
     marker = f"crash{uuid.uuid4().hex[:8]}"
     start = datetime.now(UTC) + timedelta(seconds=3)
     # Due over the first 10 s, so posts keep becoming due while workers die.
@@ -149,13 +155,14 @@ async def test_500_posts_publish_exactly_once_while_workers_are_killed(tenant, o
         async def inject() -> None:
             """One more of each fault; they are taken by the next matching calls."""
             async with httpx.AsyncClient(base_url=base, timeout=5) as http:
+                network = random.choice(NETWORKS)[0].value
                 for fault in ({"match": "publish", "kind": "status", "status": 429, "retry_after": 1},
                               {"match": "publish", "kind": "status", "status": 503},
                               {"match": "publish", "kind": "timeout", "effect": "applied", "seconds": 2},
                               {"match": "lookup", "kind": "status", "status": 503}):
-                    r = await http.post("/_sandbox/faults", json={"network": "x", **fault})
+                    r = await http.post("/_sandbox/faults", json={"network": network, **fault})
                     assert r.status_code == 201, r.text
-                    faults[f"{fault['match']} {fault.get('status', fault['kind'])}"] += 1
+                    faults[f"{network} {fault['match']} {fault.get('status', fault['kind'])}"] += 1
 
         began = time.monotonic()
         while time.monotonic() - began < KILL_PHASE:
@@ -183,7 +190,7 @@ async def test_500_posts_publish_exactly_once_while_workers_are_killed(tenant, o
 
     # The sandbox's own records: each text once, nothing else from these accounts.
     identities = {a.identity for a in accounts}
-    made = [p for p in state.content.posts.values() if p.network == "x" and p.identity in identities and not p.deleted]
+    made = [p for p in state.content.posts.values() if p.identity in identities and not p.deleted]
     per_text = Counter(p.text for p in made)
     duplicated = {t: n for t, n in per_text.items() if n > 1}
     lost = sorted(set(texts.values()) - set(per_text))
@@ -208,10 +215,10 @@ async def test_500_posts_publish_exactly_once_while_workers_are_killed(tenant, o
                  if v.external_id != sandbox_id[texts[v.id]]]
     assert not wrong_ids, wrong_ids[:5]
     assert all(published_attempts.get(v) == 1 for v in ids)
-    print(f"\n{POSTS} posts on {ACCOUNTS} X accounts settled in {elapsed:.1f}s; {kills} SIGKILLs "
+    print(f"\n{POSTS} posts on {len(accounts)} accounts (X, Facebook, LinkedIn) settled in {elapsed:.1f}s; {kills} SIGKILLs "
           f"({kills_in_flight} while variants were being sent); faults injected {dict(faults)}; "
           f"attempt outcomes {dict(outcomes)}; sandbox publish calls "
-          f"{sum(1 for c in state.calls if c.network == 'x' and c.kind == 'publish')}")
+          f"{Counter(c.network for c in state.calls if c.kind == 'publish')}")
     # The run did what it claims: workers died mid-flight, answers were lost and looked up.
     assert kills_in_flight >= 5
     assert outcomes["unknown"] > 0 or outcomes["not_found_after_unknown"] > 0
