@@ -108,6 +108,9 @@ async def provider(request: Request, network: FromPath[str], rest: FromPath[str]
     st: SandboxState = request.app.state.sandbox
     if network not in NETWORKS:
         return json_response({"error": "not_found", "error_description": f"the sandbox plays no network {network!r}"}, 404)
+    latency = st.content.setting(network, "latency_ms")
+    if latency > 0:  # a provider's round trip (POST /_sandbox/config {"publish": {"latency_ms": 50}})
+        await asyncio.sleep(min(latency / 1000, MAX_FAULT_SLEEP))
     rel = "/" + rest.strip("/")
     r, groups, other_method = find_route(network, request.method, rel)
     if r is None:

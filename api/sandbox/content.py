@@ -38,8 +38,9 @@ DEFAULT_SETTINGS: dict[str, dict[str, float]] = {
     "linkedin": {"rate_limit": 150, "rate_window": 86400, "processing_seconds": 30},
     "pinterest": {"rate_limit": 1000, "rate_window": 86400, "processing_seconds": 30},
 }
+#   latency_ms: every call to the network's API waits this long before it is handled (benchmarks)
 COMMON_SETTINGS: dict[str, float] = {"comment_every_seconds": 600, "comment_max": 20, "duplicate_window_seconds": 86400,
-                                     "container_ttl_seconds": 86400}
+                                     "container_ttl_seconds": 86400, "latency_ms": 0}
 SETTING_KEYS = frozenset({"rate_limit", "rate_window", "reply_rate_limit", "processing_seconds", *COMMON_SETTINGS})
 
 # The fixed test commenters: (name, username). Comment i on a post comes from COMMENTERS[i % 4].
