@@ -134,7 +134,8 @@ async def claim(session: AsyncSession, agency_id: UUID | None, delivery_id: UUID
             WebhookAttempt.agency_id == delivery.agency_id, WebhookAttempt.delivery_id == delivery.id,
             WebhookAttempt.number == delivery.attempts, WebhookAttempt.error == IN_FLIGHT,
         ).values(error=LEASE_RAN_OUT))
-    if not endpoint.active:
+    # An inactive endpoint gets nothing but the first attempt of a ping (an explicit test).
+    if not endpoint.active and not (event.type == PING and delivery.attempts == 0):
         delivery.status, delivery.next_attempt_at, delivery.leased_until = "failed", None, None
         delivery.last_error = ("endpoint disabled: " + endpoint.disabled_reason)[:500] if endpoint.disabled_reason \
             else "endpoint disabled"
@@ -337,8 +338,9 @@ class WebhookService:
         return s.WebhookSigningSecretOut(endpoint_id=row.id, signing_secret=secret)
 
     async def ping(self, endpoint_id: UUID) -> s.WebhookDeliveryOut:
-        """A `ping` event to this endpoint only (whatever it subscribes to, even inactive:
-        the test is explicit), delivered by the worker like any other."""
+        """A `ping` event to this endpoint only (whatever it subscribes to, even inactive or
+        disabled: the test is explicit, and checks a fixed receiver before re-enabling it),
+        delivered by the worker like any other."""
         self.ctx.require(Action.WEBHOOKS_MANAGE)
         row = await self._endpoint(endpoint_id)
         event = WebhookEvent(agency_id=self.ctx.agency_id, type=PING, data={"endpoint_id": str(row.id)})

@@ -216,8 +216,13 @@ async def test_an_endpoint_that_keeps_failing_is_disabled_admins_are_told_and_it
     assert stopped["last_error"] == "endpoint disabled: Disabled after 3 failed delivery attempts in a row"
     assert len(receiver.received) == 3
 
-    # The receiver is fixed; an admin re-enables the endpoint through the API.
+    # The receiver is fixed; a ping (an explicit test) still reaches the disabled endpoint
+    # and leaves it disabled; then an admin re-enables it through the API.
     receiver.statuses = [200]
+    r = await strict_client.post(f"/v1/webhook-endpoints/{endpoint['id']}/test", headers=tenant.auth())
+    await eventually(lambda: _status(strict_client, tenant, r.json()["id"], "delivered"), what="the ping")
+    shown = (await strict_client.get(f"/v1/webhook-endpoints/{endpoint['id']}", headers=tenant.auth())).json()
+    assert shown["active"] is False and shown["disabled_reason"] and shown["consecutive_failures"] == 0
     r = await strict_client.patch(f"/v1/webhook-endpoints/{endpoint['id']}", headers=tenant.auth(admin_token),
                                   json={"active": True})
     assert r.status_code == 200, r.text
@@ -230,7 +235,7 @@ async def test_an_endpoint_that_keeps_failing_is_disabled_admins_are_told_and_it
     replayed = await eventually(lambda: _status(strict_client, tenant, r.json()["id"], "delivered"), what="the replay")
     assert replayed["replay_of_id"] == deliveries[0]["id"]
     assert await _emit(app_engine, tenant.agency_id, "post.published") is not None
-    await eventually(lambda: len(receiver.received) == 5, what="the new event")
+    await eventually(lambda: len(receiver.received) == 6, what="the new event")
 
 
 async def _status(client, tenant, delivery_id, status):
