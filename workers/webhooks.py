@@ -5,7 +5,9 @@ and the sweep that sends a job for every delivery whose retry is due.
 deliveries across agencies (ids only): the app role cannot see other agencies' rows. The
 database is the schedule (`next_attempt_at`, a partial index on pending rows): long waits
 never use dramatiq's own delay. A delivery swept twice, or whose first job is still queued,
-gets a second job that finds it locked, done or not due, and does nothing.
+gets a second job that finds it leased, done or not due, and does nothing. While an attempt
+is in flight its lease (`leased_until`) is also its `next_attempt_at`: a worker that died
+mid-request leaves the delivery due again once the lease runs out, and the sweep retries it.
 """
 
 from __future__ import annotations
