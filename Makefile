@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run worker scheduler test setup chromium brokers openapi bench bench-calendar clean
+.PHONY: run worker scheduler test setup chromium brokers openapi bench bench-calendar bench-brokers clean
 
 setup: $(STAMP)
 
@@ -57,6 +57,10 @@ bench: $(STAMP)
 
 bench-calendar: $(STAMP)
 	$(BIN)/python bench/calendar_bench.py
+
+# Jobs per second on the PostgreSQL, Redis and RabbitMQ brokers (private servers on loopback).
+bench-brokers: $(STAMP) brokers
+	$(BIN)/python bench/broker_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
