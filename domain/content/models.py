@@ -63,6 +63,9 @@ class PostVariant(TenantMixin, Base):
     error: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
     # Publishing waits until then (a provider's rate-limit reset, a retry's back-off); migration 0010.
     not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Why `not_before` holds a scheduled variant: rate_limited (its account's reset) or quota
+    # (the network's per-account cap is used up until then). None otherwise.
+    wait_reason: Mapped[str | None] = mapped_column(String(30), nullable=True)
 
     __table_args__ = (
         UniqueConstraint("post_id", "social_account_id"),

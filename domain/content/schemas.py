@@ -83,6 +83,10 @@ class VariantOut(msgspec.Struct, kw_only=True):
     external_id: str | None
     external_url: str | None
     published_at: datetime | None
+    # A scheduled variant held past its time: until when, and why (rate_limited: its account's
+    # rate-limit reset; quota: the network's per-account publishing cap is used up until then).
+    not_before: datetime | None = None
+    wait_reason: str | None = None
 
 
 class ReviewOut(msgspec.Struct, kw_only=True):

@@ -95,6 +95,7 @@ def post_out(loaded: Loaded) -> s.PostOut:
                        for m in sorted(loaded.media.get(v.id, []), key=lambda m: m.position)],
                 status=v.status, content_hash=v.content_hash, issues=_issues_out(v.issues or []),
                 external_id=v.external_id, external_url=v.external_url, published_at=v.published_at,
+                not_before=v.not_before, wait_reason=v.wait_reason,
             )
             for v in variants
         ],

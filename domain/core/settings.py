@@ -126,6 +126,13 @@ class Settings:
     publish_processing_max_age_seconds: float = 3600.0
     publish_unreachable_backoff_seconds: float = 60.0
     publish_sweep_seconds: float = 15.0
+    # At most this many sends in flight (attempts `sending`) per social account, and per
+    # network within one agency; claim_due hands out no more.
+    publish_account_concurrency: int = 4
+    publish_network_concurrency: int = 25
+    # The networks' documented per-account publishing quotas (the adapters' LIMITS.publish_quotas)
+    # times this: 0 turns them off, 2 suits an app granted twice the standard limits.
+    publish_quota_scale: float = 1.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -192,6 +199,9 @@ class Settings:
             publish_processing_max_age_seconds=_float("PUBLISH_PROCESSING_MAX_AGE_SECONDS", 3600.0),
             publish_unreachable_backoff_seconds=_float("PUBLISH_UNREACHABLE_BACKOFF_SECONDS", 60.0),
             publish_sweep_seconds=_float("PUBLISH_SWEEP_SECONDS", 15.0),
+            publish_account_concurrency=_int("PUBLISH_ACCOUNT_CONCURRENCY", 4),
+            publish_network_concurrency=_int("PUBLISH_NETWORK_CONCURRENCY", 25),
+            publish_quota_scale=_float("PUBLISH_QUOTA_SCALE", 1.0),
         )
 
     def owner_url(self) -> str:

@@ -37,6 +37,8 @@ class SocialAccount(TenantMixin, Base):
     connected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    # A rate limit's reset: none of the account's variants is sent before it (domain/publishing/gate.py).
+    publish_not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}

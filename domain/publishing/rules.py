@@ -30,6 +30,12 @@ class PublishLimits:
     # The back-off when the request never reached the provider (safe to send again).
     unreachable_backoff: timedelta
 
+    # Sends in flight at once per social account, and per network within an agency.
+    account_concurrency: int = 4
+    network_concurrency: int = 25
+    # Multiplies the networks' per-account publishing quotas; 0 turns them off.
+    quota_scale: float = 1.0
+
     @classmethod
     def from_settings(cls, settings: Settings) -> PublishLimits:
         return cls(max_attempts=settings.publish_max_attempts,
@@ -38,7 +44,10 @@ class PublishLimits:
                    stuck_after=timedelta(seconds=settings.publish_stuck_after_seconds),
                    unknown_grace=timedelta(seconds=settings.publish_unknown_grace_seconds),
                    processing_max_age=timedelta(seconds=settings.publish_processing_max_age_seconds),
-                   unreachable_backoff=timedelta(seconds=settings.publish_unreachable_backoff_seconds))
+                   unreachable_backoff=timedelta(seconds=settings.publish_unreachable_backoff_seconds),
+                   account_concurrency=settings.publish_account_concurrency,
+                   network_concurrency=settings.publish_network_concurrency,
+                   quota_scale=settings.publish_quota_scale)
 
 
 # The defaults, for callers without settings at hand (tests calling the service directly).

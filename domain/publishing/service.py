@@ -46,6 +46,7 @@ from domain.networks.adapters.base import (
 from domain.networks.linking import NetworkSettings, network_settings  # noqa: F401 - its callers import it here
 from domain.networks.models import SocialAccount
 from domain.networks.tokens import AccountNeedsReconnectError, fresh_access_token
+from domain.publishing.gate import Gate, account_rate_limited, lock_claims
 from domain.publishing.models import PublishAttempt
 from domain.publishing.rules import DEFAULT_LIMITS, Outcome, PublishLimits
 from domain.publishing.sending import CreateNext, build_request, find_on_account, follow_ups, poll
@@ -86,17 +87,35 @@ async def claim_due(session: AsyncSession, agency_id: UUID, *, limit: int | None
     commits, then sends the jobs. Variants past their lateness or attempt budget fail here."""
     at = now()
     limit = limits.claim_batch if limit is None else limit
-    rows = (await session.execute(
-        select(PostVariant, Post, Brand.publishing_resumed_at)
+    # Rate-limit resets, quotas and concurrency caps (domain/publishing/gate.py); claims of one
+    # agency are serialised so the caps hold across racing sweeps.
+    await lock_claims(session, agency_id)
+    gate = await Gate.load(session, agency_id, limits, at)
+    order = (Post.scheduled_at, PostVariant.id)
+    due = (
+        select(PostVariant.id.label("id"),
+               func.row_number().over(partition_by=PostVariant.social_account_id, order_by=order).label("per_account"),
+               func.row_number().over(partition_by=PostVariant.network, order_by=order).label("per_network"))
         .join(Post, Post.id == PostVariant.post_id)
         .join(Brand, Brand.id == Post.brand_id)  # a paused brand's variants are held (domain/publishing/pause.py)
         .where(PostVariant.agency_id == agency_id, PostVariant.status == VariantStatus.SCHEDULED.value,
                Post.scheduled_at <= at, (PostVariant.not_before.is_(None)) | (PostVariant.not_before <= at),
-               Brand.publishing_paused_at.is_(None))
-        .order_by(Post.scheduled_at)
+               Brand.publishing_paused_at.is_(None), PostVariant.social_account_id.not_in(gate.full_accounts()),
+               PostVariant.network.not_in(gate.full_networks()))
+    ).subquery()
+    rows = (await session.execute(
+        select(PostVariant, Post, Brand.publishing_resumed_at)
+        .join(due, due.c.id == PostVariant.id)
+        .join(Post, Post.id == PostVariant.post_id)
+        .join(Brand, Brand.id == Post.brand_id)
+        # No account or network gets more rows than its cap: one busy account cannot fill the batch.
+        .where(PostVariant.status == VariantStatus.SCHEDULED.value, due.c.per_account <= limits.account_concurrency,
+               due.c.per_network <= limits.network_concurrency)
+        .order_by(*order)
         .limit(limit)
         .with_for_update(of=[PostVariant, Post], skip_locked=True)
     )).all()
+    await gate.prepare(session, [variant for variant, _, _ in rows])
     claimed: list[tuple[UUID, UUID]] = []
     touched: dict[UUID, Post] = {}
     for variant, post, resumed_at in rows:
@@ -105,6 +124,7 @@ async def claim_due(session: AsyncSession, agency_id: UUID, *, limit: int | None
         attempt = PublishAttempt(agency_id=agency_id, variant_id=variant.id, number=number, started_at=at,
                                  outcome=Outcome.SENDING.value, response={}, message="")
         variant.not_before = None
+        variant.wait_reason = None
         # A manual retry (a marker in the log) restarts the lateness clock and the attempt budget.
         marker = (await session.execute(
             select(PublishAttempt.number, PublishAttempt.started_at)
@@ -122,6 +142,8 @@ async def claim_due(session: AsyncSession, agency_id: UUID, *, limit: int | None
             _finish(attempt, Outcome.ABANDONED, f"Not published after {limits.max_attempts} attempts",
                     code="too_many_attempts")
             _fail(variant, "too_many_attempts", attempt.message)
+        elif not gate.admit(variant):
+            continue  # waits: its account's reset, a quota slot (both on the variant) or a send slot
         else:
             variant.status = VariantStatus.PUBLISHING.value
             variant.error = None
@@ -132,6 +154,8 @@ async def claim_due(session: AsyncSession, agency_id: UUID, *, limit: int | None
         touched[post.id] = post
     for post in touched.values():
         await sync_post(session, post)
+    if gate.held:
+        log.info("publishing claims held", extra={"agency_id": str(agency_id), **gate.held})
     return claimed
 
 
@@ -316,6 +340,9 @@ class Publisher:
             attempt.error = _error_of(err)
             variant.status = VariantStatus.SCHEDULED.value
             variant.not_before = now() + timedelta(seconds=wait)
+            variant.wait_reason = "rate_limited"
+            # The reset is the account's: its other variants wait for it too (claim_due).
+            await account_rate_limited(session, variant.social_account_id, variant.not_before)
         elif isinstance(err, Unreachable):
             _finish(attempt, Outcome.UNREACHABLE, str(err))
             attempt.error = _error_of(err)
@@ -509,6 +536,7 @@ class PublishingService:
         loaded.post.scheduled_at = now()
         for variant in waiting:
             variant.not_before = None
+            variant.wait_reason = None
         await sync_post(self.ctx.session, loaded.post)
         await self.ctx.audit("post.publish_now", "post", loaded.post.id, {"variants": len(waiting)})
         self._kick()
@@ -533,6 +561,7 @@ class PublishingService:
         variant.status = VariantStatus.SCHEDULED.value
         variant.error = None
         variant.not_before = None
+        variant.wait_reason = None
         if loaded.post.scheduled_at is None or loaded.post.scheduled_at < at:
             variant.not_before = at
         await sync_post(self.ctx.session, loaded.post)
@@ -553,6 +582,7 @@ class PublishingService:
         for variant in waiting:
             variant.status = VariantStatus.DRAFT.value
             variant.not_before = None
+            variant.wait_reason = None
         await sync_post(self.ctx.session, loaded.post)
         await self.ctx.audit("post.publish_cancelled", "post", loaded.post.id, {"variants": len(waiting)})
         return loaded

@@ -219,9 +219,11 @@ async def test_a_rate_limit_waits_for_the_reset_then_publishes(tenant, owner_eng
     assert [a["outcome"] for a in attempts] == ["rate_limited"]
     await _sweep(app_role_engine, pub_worker)  # not yet: the reset is in the future
     assert (await _variants(owner_engine, post["id"]))[str(variant["id"])]["status"] == "scheduled"
-    async with owner_engine.begin() as conn:  # the reset time passes
+    async with owner_engine.begin() as conn:  # the reset time passes (the account's, and so the variant's)
         await conn.execute(text("UPDATE post_variants SET not_before = now() - interval '1 second' WHERE id = :id"),
                            {"id": variant["id"]})
+        await conn.execute(text("UPDATE social_accounts SET publish_not_before = now() - interval '1 second'"
+                                " WHERE id = :id"), {"id": x})
     await _sweep(app_role_engine, pub_worker)
     await _settled(owner_engine, post["id"], "published")
     assert [a["outcome"] for a in await _attempts(owner_engine, str(variant["id"]))] == ["rate_limited", "published"]

@@ -50,6 +50,17 @@ class PostKind(StrEnum):
 
 
 @dataclass(frozen=True)
+class PublishQuota:
+    """At most `posts` publishes per social account in any rolling `window_seconds`
+    (the provider's documented cap). The engine counts its own attempts and holds a variant
+    until a slot frees rather than sending it into a 429."""
+
+    posts: int
+    window_seconds: int
+    source: str = ""
+
+
+@dataclass(frozen=True)
 class Limits:
     text_max: int
     text_counting: TextCounting = TextCounting.CHARACTERS
@@ -75,6 +86,8 @@ class Limits:
     aspect_ratio_max: float | None = None
     # What a frontend should know about quotas; enforced by the provider, read at run time where offered.
     quotas: tuple[str, ...] = ()
+    # The per-account publishing caps the engine enforces itself (domain/publishing/gate.py).
+    publish_quotas: tuple[PublishQuota, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Instagram business and creator accounts. Publishing is two steps (container, then
 media_publish) and media must sit at a public URL."""
 
-from domain.networks.adapters.base import Limits, Network, NetworkSpec, OAuthEndpoints, Pkce, PostKind
+from domain.networks.adapters.base import Limits, Network, NetworkSpec, OAuthEndpoints, Pkce, PostKind, PublishQuota
 
 LIMITS = Limits(
     text_max=2_200,
@@ -19,6 +19,8 @@ LIMITS = Limits(
     video_max_seconds=15 * 60,
     aspect_ratio_min=4 / 5,
     aspect_ratio_max=1.91,
+    # 50 or 100 depending on the source (NETWORKS.md): the lower one until content_publishing_limit is read.
+    publish_quotas=(PublishQuota(50, 24 * 3600, "API-published posts per 24 hours (content_publishing_limit)"),),
     quotas=("publishing cap per 24 hours: read content_publishing_limit, do not hard-code it",),
 )
 

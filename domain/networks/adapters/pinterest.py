@@ -1,6 +1,6 @@
 """Pinterest API v5. Every pin needs a board."""
 
-from domain.networks.adapters.base import Limits, Network, NetworkSpec, OAuthEndpoints, Pkce, PostKind
+from domain.networks.adapters.base import Limits, Network, NetworkSpec, OAuthEndpoints, Pkce, PostKind, PublishQuota
 
 LIMITS = Limits(
     text_max=800,  # description (500 is often quoted)
@@ -14,6 +14,7 @@ LIMITS = Limits(
     carousel_max=5,
     videos_max=1,
     mixed_media=False,
+    publish_quotas=(PublishQuota(1000, 24 * 3600, "trial access: 1,000 requests per day"),),
     quotas=("trial access: 1,000 requests a day",),
 )
 

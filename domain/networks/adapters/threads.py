@@ -1,6 +1,6 @@
 """Threads API: containers then threads_publish, like Instagram."""
 
-from domain.networks.adapters.base import Limits, Network, NetworkSpec, OAuthEndpoints, Pkce, PostKind, TextCounting
+from domain.networks.adapters.base import Limits, Network, NetworkSpec, OAuthEndpoints, Pkce, PostKind, PublishQuota, TextCounting
 
 LIMITS = Limits(
     text_max=500,
@@ -13,6 +13,7 @@ LIMITS = Limits(
     mixed_media=True,
     image_max_bytes=8 * 1024 * 1024,
     video_max_seconds=300,
+    publish_quotas=(PublishQuota(250, 24 * 3600, "posts per 24 hours (threads_publishing_limit)"),),
     quotas=("250 posts and 1,000 replies per 24 hours: read threads_publishing_limit",),
 )
 

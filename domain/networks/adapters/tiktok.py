@@ -1,6 +1,6 @@
 """TikTok Content Posting API. Init, upload, then poll the publish status."""
 
-from domain.networks.adapters.base import Limits, Network, NetworkSpec, OAuthEndpoints, Pkce, PostKind, TextCounting
+from domain.networks.adapters.base import Limits, Network, NetworkSpec, OAuthEndpoints, Pkce, PostKind, PublishQuota, TextCounting
 
 LIMITS = Limits(
     text_max=2_200,  # video title, in UTF-16 code units
@@ -12,6 +12,8 @@ LIMITS = Limits(
     videos_max=1,
     mixed_media=False,
     video_max_bytes=4 * 1024 * 1024 * 1024,
+    publish_quotas=(PublishQuota(6, 60, "publish init: 6 per minute per user token"),
+                    PublishQuota(15, 24 * 3600, "about 15 posts per creator per 24 hours through the API")),
     quotas=("publish init 6 per minute per token", "status fetch 30 per minute",
             "unaudited apps can only post privately"),
 )

@@ -1,6 +1,6 @@
 """X (API v2). A URL counts 23 and emoji/CJK count 2 of 280 weighted characters."""
 
-from domain.networks.adapters.base import Limits, Network, NetworkSpec, OAuthEndpoints, Pkce, PostKind, TextCounting
+from domain.networks.adapters.base import Limits, Network, NetworkSpec, OAuthEndpoints, Pkce, PostKind, PublishQuota, TextCounting
 
 LIMITS = Limits(
     text_max=280,
@@ -15,6 +15,7 @@ LIMITS = Limits(
     video_max_seconds=140,
     aspect_ratio_min=1 / 3,
     aspect_ratio_max=3.0,
+    publish_quotas=(PublishQuota(100, 15 * 60, "create post: 100 per 15 minutes per user"),),
     quotas=("100 posts per 15 minutes per user", "10,000 posts per 24 hours per app",
             "x-rate-limit-* headers, no Retry-After"),
 )
