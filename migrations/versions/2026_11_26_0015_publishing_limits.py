@@ -2,8 +2,8 @@
 none of the account's variants is claimed before it) and `post_variants.wait_reason` (why a
 scheduled variant's `not_before` holds it: rate_limited or quota), shown on the variant.
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-11-26
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
