@@ -30,7 +30,15 @@ from domain.content.rules import VariantStatus
 from domain.core.clock import now
 from domain.media import links
 from domain.media.models import MediaAsset
-from domain.networks.adapters.base import AccountRef, BeforeCreate, MediaRef, NetworkError, PublishRequest
+from domain.networks.adapters.base import (
+    AccountRef,
+    BeforeCreate,
+    MediaRef,
+    NetworkError,
+    PublishRequest,
+    Unknown,
+    when_of,
+)
 from domain.networks.models import SocialAccount
 from domain.publishing.models import PublishAttempt
 from domain.publishing.rules import Outcome
@@ -131,7 +139,12 @@ async def _load(session: AsyncSession, variant_id: UUID, attempt_id: UUID) -> tu
 
 
 async def follow_ups(publisher: Publisher, variant_id: UUID, attempt_id: UUID) -> None:
-    """Post what follows the main post, one recorded step at a time (see the module's notes)."""
+    """Post what follows the main post, one recorded step at a time (see the module's notes).
+    A step with an unclear answer (timeout), or stamped by a run that died, is looked up under
+    the post (the adapter's `find_reply`: the conversation on X and Threads, the comments on
+    Facebook and Instagram): found, its id is recorded and the thread goes on; not found, it is
+    recorded as failed and never sent again."""
+    from domain.networks.adapters.base import Network
     from domain.publishing.service import client_for
 
     client: Any = None
@@ -147,33 +160,34 @@ async def follow_ups(publisher: Publisher, variant_id: UUID, attempt_id: UUID) -
             if step is None:
                 return
             kind, index, text = step
-            sending = response.get(f"{kind}_sending")
-            if sending is not None and (kind == "first_comment" or sending.get("index") == index):
-                # An earlier run stamped this step and never recorded its answer: it may be out.
-                message = "interrupted while sending; not sent again (check the post)"
-                _record(attempt, response, kind, None, message)
-                continue
             if account is None or account.status != "connected":
-                error = "the account needs reconnecting"
-                _record(attempt, response, kind, None, error)
+                _record(attempt, response, kind, None, "the account needs reconnecting")
                 continue
-            reply_to = variant.external_id if kind == "first_comment" or index == 0 \
-                else response["thread_parts"][index - 1]["id"]
-            response[f"{kind}_sending"] = {"at": now().isoformat(), "index": index}
-            attempt.response = response
+            root = str(variant.external_id)
+            reply_to = root if kind == "first_comment" or index == 0 else response["thread_parts"][index - 1]["id"]
+            sending = response.get(f"{kind}_sending")
+            interrupted = isinstance(sending, dict) and (kind == "first_comment" or sending.get("index") == index)
+            stamped_at = when_of(sending.get("at")) if interrupted else None
+            if not interrupted:
+                stamped_at = now()
+                response[f"{kind}_sending"] = {"at": stamped_at.isoformat(), "index": index}
+                attempt.response = response
             network, account_id = variant.network, account.id
             external_id, kind_of_account = account.external_id, account.account_kind
-        # Committed: a re-run finds the stamp and never sends this step again.
+        # Committed: a re-run finds the stamp and never sends this step blindly again.
         if client is None:
-            from domain.networks.adapters.base import Network
-
             client = client_for(Network(network), publisher.networks)
         if ref is None:
             token = await publisher._token(account_id)
             ref = AccountRef(external_id, token, kind_of_account) if token else None
+        since = stamped_at or now()
         new_id, error = None, None
         if ref is None:
             error = "the account needs reconnecting"
+        elif interrupted:
+            new_id = await _find_reply(client, ref, root, text, since)
+            if not new_id:
+                error = "interrupted while sending and not found under the post; not sent again (check the post)"
         else:
             try:
                 if kind == "first_comment":
@@ -183,6 +197,9 @@ async def follow_ups(publisher: Publisher, variant_id: UUID, attempt_id: UUID) -
                     new_id = (await client.publish(ref, PublishRequest(text=text, reply_to=reply_to))).external_id
                 if not new_id:
                     error = "the network answered without an id"
+            except Unknown as err:  # maybe out: look before giving up on it
+                new_id = await _find_reply(client, ref, root, text, since)
+                error = None if new_id else str(err)[:500]
             except NetworkError as err:  # the post is out; this step's failure is only recorded
                 error = str(err)[:500]
         async with publisher._tx() as session:
@@ -194,6 +211,16 @@ async def follow_ups(publisher: Publisher, variant_id: UUID, attempt_id: UUID) -
         if error:
             log.warning("publishing follow-up failed", extra={"attempt_id": str(attempt_id), "step": kind,
                                                                "error": error})
+
+
+async def _find_reply(client: Any, ref: AccountRef, root: str, text: str, since: datetime) -> str | None:
+    finder = getattr(client, "find_reply", None)
+    if finder is None:
+        return None
+    try:
+        return await finder(ref, root, text, since)
+    except NetworkError:
+        return None
 
 
 def _record(attempt: PublishAttempt, response: dict[str, Any], kind: str, new_id: str | None,

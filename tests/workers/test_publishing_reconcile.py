@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
@@ -269,14 +269,13 @@ async def test_a_rerun_posts_the_thread_the_dead_run_did_not(tenant, owner_engin
     assert attempt["response"]["thread_parts"] == [{"id": second["id"]}, {"id": third["id"]}]
 
 
-async def test_a_part_stamped_by_a_dead_run_is_never_sent_again(tenant, owner_engine, pub_settings, sandbox, chorus,
-                                                                 app_role_engine):
-    """The dead run stamped part 2, X took it, and the answer was never recorded: the re-run
-    reports it as interrupted and sends neither it nor (out of order) the parts after it."""
+async def _dead_run_stamped_part_two(tenant, owner_engine, pub_settings, sandbox, app_role_engine, who, *,
+                                    went_out: bool):
+    """A published X post whose job died after stamping thread part 2 (of ["Dos", "Tres"]);
+    `went_out`: X took that part before the worker died."""
     from domain.networks.adapters.base import AccountRef, PublishRequest
     from domain.networks.adapters.x import XClient
 
-    who = _who("rts")
     words = await _x_thread(tenant, owner_engine, pub_settings, sandbox, who, [])
     variant_id, attempt_id = await _claim_one(tenant, app_role_engine)
     publisher = _publisher(tenant, pub_settings, app_role_engine)
@@ -284,16 +283,75 @@ async def test_a_part_stamped_by_a_dead_run_is_never_sent_again(tenant, owner_en
     variant = next(iter((await _variants(owner_engine, await _post_of(owner_engine, variant_id))).values()))
     await _set(owner_engine, "post_variants", variant_id, "options", {"thread": ["Dos", "Tres"]})
     await _set(owner_engine, "publish_attempts", attempt_id, "response",
-               {"thread_sending": {"index": 0, "at": "2026-01-01T00:00:00+00:00"}})
-    token = await publisher._token(variant["social_account_id"])
-    await XClient(sandbox, timeout=2).publish(AccountRef(await _external_id(owner_engine, str(
-        variant["social_account_id"])), token), PublishRequest(text="Dos", reply_to=variant["external_id"]))
+               {"thread_sending": {"index": 0, "at": datetime.now(UTC).isoformat()}})
+    if went_out:
+        token = await publisher._token(variant["social_account_id"])
+        await XClient(sandbox, timeout=2).publish(AccountRef(await _external_id(owner_engine, str(
+            variant["social_account_id"])), token), PublishRequest(text="Dos", reply_to=variant["external_id"]))
     after: list = []
     assert await _publisher(tenant, pub_settings, app_role_engine, after).publish_attempt(
         variant_id, attempt_id) == "skipped"
     for task in after:
         await task()
-    assert [p["text"] for p in await _posts(sandbox, "x", who)] == [words, "Dos"]
     [attempt] = await _attempts(owner_engine, str(variant_id))
-    assert "interrupted" in attempt["response"]["thread_parts"][0]["error"]
+    return words, attempt
+
+
+async def test_a_part_stamped_by_a_dead_run_is_found_under_the_post_and_the_thread_goes_on(
+        tenant, owner_engine, pub_settings, sandbox, chorus, app_role_engine):
+    who = _who("rts")
+    words, attempt = await _dead_run_stamped_part_two(tenant, owner_engine, pub_settings, sandbox, app_role_engine,
+                                                      who, went_out=True)
+    main, second, third = await _posts(sandbox, "x", who)
+    assert (main["text"], second["text"], third["text"]) == (words, "Dos", "Tres")
+    assert third["reply_to"] == second["id"]
+    assert attempt["response"]["thread_parts"] == [{"id": second["id"]}, {"id": third["id"]}]
+    assert "thread_sending" not in attempt["response"]
+
+
+async def test_a_part_stamped_by_a_dead_run_and_not_found_is_never_sent_again(
+        tenant, owner_engine, pub_settings, sandbox, chorus, app_role_engine):
+    """Not under the post either: it may yet appear, so it is reported, not sent again (nor the
+    parts after it, which would be out of order)."""
+    who = _who("rtn")
+    words, attempt = await _dead_run_stamped_part_two(tenant, owner_engine, pub_settings, sandbox, app_role_engine,
+                                                      who, went_out=False)
+    assert [p["text"] for p in await _posts(sandbox, "x", who)] == [words]
+    assert "not found under the post" in attempt["response"]["thread_parts"][0]["error"]
     assert "thread_sending" not in attempt["response"] and "thread part 2 failed" in attempt["message"]
+
+
+async def test_a_thread_part_whose_answer_was_lost_is_found_and_the_thread_goes_on(
+        tenant, owner_engine, pub_settings, sandbox, chorus, app_role_engine):
+    who = _who("rtl")
+    words = await _x_thread(tenant, owner_engine, pub_settings, sandbox, who, ["Dos", "Tres"])
+    await _fault(sandbox, network="x", match="reply", kind="timeout", effect="applied", identity=who, seconds=2)
+    variant_id, attempt_id = await _claim_one(tenant, app_role_engine)
+    assert await _publisher(tenant, pub_settings, app_role_engine).publish_attempt(variant_id, attempt_id) == "published"
+    main, second, third = await _posts(sandbox, "x", who)
+    assert (second["text"], third["text"], third["reply_to"]) == ("Dos", "Tres", second["id"])
+    [attempt] = await _attempts(owner_engine, str(variant_id))
+    assert attempt["response"]["thread_parts"] == [{"id": second["id"]}, {"id": third["id"]}]
+
+
+async def test_a_first_comment_whose_answer_was_lost_is_found_not_posted_twice(
+        tenant, owner_engine, pub_settings, sandbox, chorus, app_role_engine):
+    brand = await tenant.brand()
+    who = _who("rfc")
+    account = await _link(tenant, owner_engine, pub_settings, sandbox, brand["id"], Network.FACEBOOK, who, "page")
+    await _due_post(tenant, owner_engine, brand["id"], [{"social_account_id": account, "text": "Recién hecho",
+                                                         "options": {"first_comment": "Pedidos en la web"}}])
+    await _fault(sandbox, network="facebook", match="reply", kind="timeout", effect="applied", identity=who,
+                 seconds=2)
+    variant_id, attempt_id = await _claim_one(tenant, app_role_engine)
+    publisher = _publisher(tenant, pub_settings, app_role_engine)
+    assert await publisher.publish_attempt(variant_id, attempt_id) == "published"
+    [attempt] = await _attempts(owner_engine, str(variant_id))
+    assert attempt["response"]["first_comment_id"] and "first_comment_error" not in attempt["response"]
+    after: list = []
+    await _publisher(tenant, pub_settings, app_role_engine, after).publish_attempt(variant_id, attempt_id)
+    for task in after:
+        await task()
+    calls = await _sandbox(sandbox, "GET", "/_sandbox/calls", params={"network": "facebook", "identity": who,
+                                                                      "kind": "reply"})
+    assert calls["count"] == 1

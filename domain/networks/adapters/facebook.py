@@ -182,6 +182,15 @@ class FacebookClient(GraphClient):
     async def comments(self, account: AccountRef, external_id: str) -> list[dict[str, object]]:
         return list((await self._get(account, f"/{external_id}/comments", order="chronological")).get("data", []))
 
+    async def find_reply(self, account: AccountRef, post_id: str, text: str, since: datetime) -> str | None:
+        """The page's own comment with this text on the post (the first comment, after an unclear answer)."""
+        body = await self._get(account, f"/{post_id}/comments", filter="stream", fields="id,message,created_time,from")
+        for comment in body.get("data") or []:
+            if (comment.get("from") or {}).get("id") in (None, account.external_id) \
+                    and matches(comment.get("message"), comment.get("created_time"), text, since):
+                return str(comment["id"])
+        return None
+
     async def comment_on(self, account: AccountRef, post_id: str, text: str) -> PublishResult:
         """A comment on the page's own post, as the page: the first comment."""
         body = await self._post(account, f"/{post_id}/comments", message=text)

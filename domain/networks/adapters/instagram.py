@@ -51,7 +51,9 @@ SPEC = NetworkSpec(
 
 # --- the client -----------------------------------------------------------------------
 
-from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, Rejected, RemotePost  # noqa: E402
+from datetime import datetime  # noqa: E402
+
+from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, Rejected, RemotePost, matches  # noqa: E402
 from domain.networks.adapters.meta import ContainerClient, remote  # noqa: E402
 
 
@@ -106,6 +108,14 @@ class InstagramClient(ContainerClient):
 
     async def comments(self, account: AccountRef, external_id: str) -> list[dict[str, object]]:
         return list((await self._get(account, f"/{external_id}/comments", fields="id,text,timestamp,username")).get("data", []))
+
+    async def find_reply(self, account: AccountRef, media_id: str, text: str, since: datetime) -> str | None:
+        """A comment with this text on the media (the first comment, after an unclear answer)."""
+        body = await self._get(account, f"/{media_id}/comments", fields="id,text,timestamp,username")
+        for comment in body.get("data") or []:
+            if matches(comment.get("text"), comment.get("timestamp"), text, since):
+                return str(comment["id"])
+        return None
 
     async def comment_on(self, account: AccountRef, media_id: str, text: str) -> PublishResult:
         """A comment on the account's own media (POST /{media_id}/comments): the first comment."""

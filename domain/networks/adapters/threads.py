@@ -43,7 +43,9 @@ SPEC = NetworkSpec(
 
 # --- the client -----------------------------------------------------------------------
 
-from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, Rejected, RemotePost  # noqa: E402
+from datetime import datetime  # noqa: E402
+
+from domain.networks.adapters.base import AccountRef, PublishRequest, PublishResult, Rejected, RemotePost, matches  # noqa: E402
 from domain.networks.adapters.meta import ContainerClient, remote  # noqa: E402
 
 
@@ -78,6 +80,14 @@ class ThreadsClient(ContainerClient):
         if request.reply_to:
             form["reply_to_id"] = request.reply_to
         return await self.publish_status(account, await self._container(account, **form))
+
+    async def find_reply(self, account: AccountRef, root_id: str, text: str, since: datetime) -> str | None:
+        """A reply with this text anywhere in the conversation under `root_id`."""
+        body = await self._get(account, f"/{root_id}/conversation", fields="id,text,timestamp,username")
+        for reply in body.get("data") or []:
+            if matches(reply.get("text"), reply.get("timestamp"), text, since):
+                return str(reply["id"])
+        return None
 
     async def lookup(self, account: AccountRef, external_id: str) -> RemotePost | None:
         data = await self._lookup(account, external_id, "id,permalink,text,timestamp")

@@ -159,6 +159,17 @@ class XClient(ProviderClient):
                                   text=tweet.get("text"), created_at=tweet.get("created_at"))
         return None
 
+    async def find_reply(self, account: AccountRef, root_id: str, text: str, since: datetime) -> str | None:
+        """The account's own post with this text in the conversation of `root_id` (recent search)."""
+        response = await call(self.network, "GET", f"{self.base}/2/tweets/search/recent", account.access_token,
+                              params={"query": f"conversation_id:{root_id}", "tweet.fields": "created_at,text,author_id",
+                                      "max_results": 100}, timeout=self.timeout)
+        for tweet in json_of(self.network, response).get("data") or []:
+            if tweet.get("author_id") in (None, account.external_id) \
+                    and matches(tweet.get("text"), tweet.get("created_at"), text, since):
+                return str(tweet["id"])
+        return None
+
     async def lookup(self, account: AccountRef, external_id: str) -> RemotePost | None:
         response = await find(self.network, f"{self.base}/2/tweets/{external_id}", account.access_token,
                               params={"tweet.fields": _TWEET_FIELDS}, timeout=self.timeout)
