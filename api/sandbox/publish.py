@@ -237,13 +237,14 @@ async def x_create_tweet(ctx: Ctx) -> Response:
     allowed, limit, remaining, reset_at = st.check_rate("x", user["id"], now)
     if not allowed:
         return x_problem(429, "Too Many Requests", "Too Many Requests", headers=x_rate_headers(limit, 0, reset_at))
-    media_keys = []
+    media_keys, media_alt = [], []
     for mid in media_ids or []:
         up = st.uploads.get(str(mid))
         if up is None or up.network != "x" or up.finished_at is None or x_media_state(ctx, up) != "succeeded" \
                 or ctx.state.grants[up.grant_id].identity != grant.identity:
             return x_invalid("Your media IDs are invalid.")
         media_keys.append(up.meta["media_key"])
+        media_alt.append(up.meta.get("alt_text"))
     reply_to = None
     conversation = None
     in_reply_user = None
@@ -270,7 +271,7 @@ async def x_create_tweet(ctx: Ctx) -> Response:
     post = Post(id=tid, network="x", grant_id=grant.id, identity=grant.identity, owner=user["id"], created_at=now,
                 text=text, reply_to=reply_to,
                 data={"conversation_id": conversation or tid, "in_reply_to_user_id": in_reply_user,
-                      "media_keys": media_keys})
+                      "media_keys": media_keys, "media_alt_texts": media_alt})
     st.posts[tid] = post
     if reply_to and conversation in st.posts:
         parent = None if reply_to == conversation else reply_to
@@ -536,6 +537,25 @@ async def x_media_finalize(ctx: Ctx) -> Response:
             return x_invalid(f"File size mismatch: expected {up.total} bytes, received {up.received_bytes}.")
         up.finished_at = _now(ctx)
     return json_response({"data": x_media_body(ctx, up, finalize=True)})
+
+
+@route("x", "POST", r"/2/media/metadata", "upload")
+async def x_media_metadata(ctx: Ctx) -> Response:
+    """Alt text for an uploaded image or GIF: `{"id", "metadata": {"alt_text": {"text"}}}` (at most 1,000
+    characters) -> `{"data": {"id", "associated_metadata": {...}}}`."""
+    tok, grant, err = x_media_grant(ctx)
+    if err:
+        return err
+    assert grant
+    body = ctx.json if isinstance(ctx.json, dict) else {}
+    up = _store(ctx).uploads.get(str(body.get("id") or ""))
+    if up is None or up.network != "x" or ctx.state.grants[up.grant_id].identity != grant.identity:
+        return x_invalid("Invalid media_id.")
+    alt = ((body.get("metadata") or {}).get("alt_text") or {}).get("text")
+    if not isinstance(alt, str) or not alt or len(alt) > 1000:
+        return x_invalid("$.metadata.alt_text.text: a text of 1 to 1000 characters is required.")
+    up.meta["alt_text"] = alt
+    return json_response({"data": {"id": up.id, "associated_metadata": {"alt_text": {"text": alt}}}})
 
 
 @route("x", "GET", r"/2/media/upload", "status")

@@ -121,21 +121,24 @@ async def test_x_images_then_the_thread_parts_in_order(tenant, owner_engine, pub
     brand = await tenant.brand()
     who = _who("mx")
     account = await _link(tenant, owner_engine, pub_settings, sandbox, brand["id"], Network.X, who)
-    a, b = await _media(tenant, brand["id"]), await _media(tenant, brand["id"])
+    a, b = await _media(tenant, brand["id"], alt_text="Roscón entero"), await _media(tenant, brand["id"])
     post = await _due_post(tenant, owner_engine, brand["id"], [{
-        "social_account_id": account, "text": "Hilo del roscón", "media": [{"media_id": a}, {"media_id": b}],
+        "social_account_id": account, "text": "Hilo del roscón",
+        "media": [{"media_id": a}, {"media_id": b, "alt_text": "Una porción"}],
         "options": {"thread": ["Segunda parte", "Tercera parte"]}}])
     variant = await _published(owner_engine, post["id"], app_role_engine, pub_worker)
     response = await _settled_response(owner_engine, variant["id"], lambda r: len(r.get("thread_parts", [])) == 2)
     main, second, third = await _posts(sandbox, "x", who)
     assert main["id"] == variant["external_id"] and main["text"] == "Hilo del roscón"
     assert len(main["data"]["media_keys"]) == 2 and main["reply_to"] is None
+    # Alt text in order: the library's for the first, the variant's own for the second.
+    assert main["data"]["media_alt_texts"] == ["Roscón entero", "Una porción"]
     assert (second["text"], second["reply_to"]) == ("Segunda parte", main["id"])
     assert (third["text"], third["reply_to"]) == ("Tercera parte", second["id"])
     assert response["thread_parts"] == [{"id": second["id"]}, {"id": third["id"]}]
     assert "thread_sending" not in response
     # The bytes were read from Chorus's own signed link (no file extension in it).
-    assert await _calls(sandbox, "x", who, "upload") == 6  # initialize, append, finalize, twice
+    assert await _calls(sandbox, "x", who, "upload") == 8  # initialize, append, finalize, metadata, twice
     assert await _publish_calls(sandbox, "x", who) == 1
 
 

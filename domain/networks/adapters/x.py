@@ -65,6 +65,7 @@ from domain.networks.http import ProviderClient, call, fetch_media, find, json_o
 _TWEET_FIELDS = "created_at,public_metrics,conversation_id,author_id,text"
 SEGMENT_BYTES = 4 * 1024 * 1024
 VIDEO_MAX_BYTES = 512 * 1024 * 1024
+ALT_TEXT_MAX = 1_000  # POST /2/media/metadata
 
 
 class XClient(ProviderClient):
@@ -98,6 +99,10 @@ class XClient(ProviderClient):
             self.network, "POST", f"{self.base}/2/media/upload/{media_id}/finalize", account.access_token,
             timeout=self.timeout))
         state = ((finished.get("data") or {}).get("processing_info") or {}).get("state")
+        if media.alt_text and not is_video:
+            await call(self.network, "POST", f"{self.base}/2/media/metadata", account.access_token,
+                       json={"id": media_id, "metadata": {"alt_text": {"text": media.alt_text[:ALT_TEXT_MAX]}}},
+                       timeout=self.timeout)
         return media_id, None if state in (None, "succeeded") else str(state)
 
     async def media_state(self, account: AccountRef, media_id: str) -> str:
