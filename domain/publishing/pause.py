@@ -50,6 +50,19 @@ class PublishingNotPausedError(ConflictError):
     title = "The brand's publishing is not paused"
 
 
+class PublishingPausedError(ConflictError):
+    slug = "publishing-paused"
+    title = "The brand's publishing is paused"
+
+
+async def refuse_if_paused(ctx: Context, brand_id: UUID) -> None:
+    """publishPostNow on a paused brand says so instead of quietly holding the post."""
+    brand = await ctx.session.get(Brand, brand_id)
+    if brand is not None and is_paused(brand):
+        raise PublishingPausedError(f"Publishing for {brand.name} is paused ({brand.publishing_pause_reason}): "
+                                    "resume it first, or leave the post to go out when it resumes")
+
+
 @dataclass(frozen=True)
 class HeldVariant:
     variant_id: UUID

@@ -533,6 +533,9 @@ class PublishingService:
         if not waiting or any(v.status in _NOT_YET for v in loaded.variants):
             raise PostTransitionError("Only a scheduled post (every variant approved and scheduled) can be "
                                       f"published now; this one is {loaded.post.status}")
+        from domain.publishing.pause import refuse_if_paused
+
+        await refuse_if_paused(self.ctx, loaded.post.brand_id)
         loaded.post.scheduled_at = now()
         for variant in waiting:
             variant.not_before = None

@@ -115,6 +115,10 @@ async def test_a_post_due_while_paused_is_held_reported_and_goes_out_once_on_res
         due = await conn.scalar(text("SELECT scheduled_at FROM posts WHERE id = :id"), {"id": post["id"]})
     assert held["due_at"].replace("Z", "+00:00") == due.isoformat()
 
+    # Publishing it now is refused while paused (it would only be held).
+    r = await pause_client.post(f"/v1/posts/{post['id']}/publish-now", headers=tenant.auth())
+    assert r.status_code == 409 and r.json()["type"].endswith("/publishing-paused"), r.text
+
     # The calendar shows the brand's pause, so a frontend can mark its due posts as held.
     r = await pause_client.get("/v1/calendar", headers=tenant.auth(), params={"brand_id": [brand["id"], other["id"]]})
     assert r.status_code == 200, r.text
