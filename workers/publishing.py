@@ -14,6 +14,7 @@ Scheduling never uses dramatiq's delay/eta: the database is the schedule.
 from __future__ import annotations
 
 import logging
+import time
 from uuid import UUID
 
 import dramatiq
@@ -39,14 +40,19 @@ def _publisher(job: JobContext) -> Publisher:
 
 
 @actor(SWEEP, max_retries=3, time_limit=300_000)
-async def sweep_agency(job: JobContext) -> None:
+async def sweep_agency(job: JobContext, checks: bool = True) -> None:
+    """Claim the agency's due variants (a full batch sends the next sweep at once, so a busy
+    minute is not capped at one batch per tick) and, with `checks`, send the checks of its
+    open attempts (the scheduler asks for those every CHORUS_PUBLISH_CHECK_SECONDS only)."""
     if job.agency_id is None:
         raise ValueError("publishing.sweep needs an agency_id")
     limits = PublishLimits.from_settings(job.settings)
     claimed = await claim_due(job.session, job.agency_id, limits=limits)
     for variant_id, attempt_id in claimed:
         job.jobs.send(PUBLISH_VARIANT, variant_id=variant_id, attempt_id=attempt_id)
-    checks = await open_attempts(job.session, job.agency_id, limits)
+    if len(claimed) >= limits.claim_batch:
+        job.jobs.send(SWEEP, checks=False)
+    checks = await open_attempts(job.session, job.agency_id, limits) if checks else []
     for variant_id, attempt_id in checks:
         job.jobs.send(CHECK_ATTEMPT, variant_id=variant_id, attempt_id=attempt_id)
     counts = {"claimed": len(claimed), "checks": len(checks)}
@@ -74,15 +80,24 @@ async def due_agencies(engine: AsyncEngine) -> list[UUID]:
     return await agencies_due(engine, "chorus_agencies_with_due_publishing")
 
 
-async def sweep(engine: AsyncEngine, broker: dramatiq.Broker) -> list[UUID]:
+async def sweep(engine: AsyncEngine, broker: dramatiq.Broker, *, checks: bool = True) -> list[UUID]:
     """Send one publishing.sweep job per agency with work due; returns those agencies."""
     agency_ids = await due_agencies(engine)
-    await send_each(broker, SWEEP, [{"agency_id": str(a)} for a in agency_ids])
+    await send_each(broker, SWEEP, [{"agency_id": str(a), "checks": checks} for a in agency_ids])
     return agency_ids
 
 
+_last_checks: dict[int, float] = {}
+
+
 async def _scheduled(context) -> list[UUID]:  # noqa: ANN001 - workers.scheduler.SweepContext
-    return await sweep(context.engine, context.broker)
+    """Every CHORUS_PUBLISH_SWEEP_SECONDS (due variants are claimed within about that long of
+    their time); open attempts are checked (polled, looked up) every CHORUS_PUBLISH_CHECK_SECONDS."""
+    at = time.monotonic()
+    checks = at - _last_checks.get(id(context), float("-inf")) >= context.settings.publish_check_seconds
+    if checks:
+        _last_checks[id(context)] = at
+    return await sweep(context.engine, context.broker, checks=checks)
 
 
 from workers.scheduler import SWEEPS  # noqa: E402 - `chorus scheduler` runs it every CHORUS_PUBLISH_SWEEP_SECONDS

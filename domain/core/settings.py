@@ -117,7 +117,8 @@ class Settings:
     # Publishing (domain/publishing/rules.py PublishLimits): attempts per variant, how late a
     # post may still go out, variants claimed per agency per sweep, when a `sending` attempt is
     # stuck, when an unclear outcome is looked up, how long an asynchronous publish may
-    # process, the back-off when the network was unreachable, and the sweep's interval.
+    # process, the back-off when the network was unreachable, the sweep's interval (due
+    # variants are claimed within about that long) and how often open attempts are checked.
     publish_max_attempts: int = 5
     publish_max_lateness_seconds: float = 7200.0
     publish_claim_batch: int = 50
@@ -125,7 +126,8 @@ class Settings:
     publish_unknown_grace_seconds: float = 120.0
     publish_processing_max_age_seconds: float = 3600.0
     publish_unreachable_backoff_seconds: float = 60.0
-    publish_sweep_seconds: float = 15.0
+    publish_sweep_seconds: float = 1.0
+    publish_check_seconds: float = 15.0
     # At most this many sends in flight (attempts `sending`) per social account, and per
     # network within one agency; claim_due hands out no more.
     publish_account_concurrency: int = 4
@@ -198,7 +200,8 @@ class Settings:
             publish_unknown_grace_seconds=_float("PUBLISH_UNKNOWN_GRACE_SECONDS", 120.0),
             publish_processing_max_age_seconds=_float("PUBLISH_PROCESSING_MAX_AGE_SECONDS", 3600.0),
             publish_unreachable_backoff_seconds=_float("PUBLISH_UNREACHABLE_BACKOFF_SECONDS", 60.0),
-            publish_sweep_seconds=_float("PUBLISH_SWEEP_SECONDS", 15.0),
+            publish_sweep_seconds=_float("PUBLISH_SWEEP_SECONDS", 1.0),
+            publish_check_seconds=_float("PUBLISH_CHECK_SECONDS", 15.0),
             publish_account_concurrency=_int("PUBLISH_ACCOUNT_CONCURRENCY", 4),
             publish_network_concurrency=_int("PUBLISH_NETWORK_CONCURRENCY", 25),
             publish_quota_scale=_float("PUBLISH_QUOTA_SCALE", 1.0),

@@ -517,3 +517,26 @@ async def test_an_attempt_claimed_long_ago_but_just_sent_is_live_not_stuck(tenan
     assert calls["by_kind"].get("lookup", 0) == 0
     [attempt] = await _attempts(owner_engine, str(variant_id))
     assert attempt["outcome"] == "sending" and attempt["finished_at"] is None
+
+
+async def test_a_sweep_that_claims_a_full_batch_claims_the_next_one_at_once(tenant, owner_engine, pub_settings,
+                                                                            sandbox, app_role_engine):
+    """A busy minute is not capped at one batch per scheduler tick: one sweep with a batch of 2
+    publishes all 5 due variants. A sweep without checks leaves open attempts alone."""
+    from workers.broker import InProcessWorker
+    from workers.publishing import sweep
+
+    brand = await tenant.brand()
+    who = _who("pbt")
+    x = await _link(tenant, owner_engine, pub_settings, sandbox, brand["id"], Network.X, who)
+    posts = [await _due_post(tenant, owner_engine, brand["id"], [{"social_account_id": x, "text": f"Lote {i}"}])
+             for i in range(5)]
+    worker = InProcessWorker(dataclasses.replace(pub_settings, publish_claim_batch=2), threads=2)
+    worker.start()
+    try:
+        await sweep(app_role_engine, worker.broker, checks=False)
+        for post in posts:
+            await _settled(owner_engine, post["id"], "published")
+    finally:
+        worker.stop(timeout_ms=5_000)
+    assert await _publish_calls(sandbox, "x", who) == 5
