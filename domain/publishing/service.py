@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -118,18 +118,26 @@ async def claim_due(session: AsyncSession, agency_id: UUID, *, limit: int | None
     await gate.prepare(session, [variant for variant, _, _ in rows])
     claimed: list[tuple[UUID, UUID]] = []
     touched: dict[UUID, Post] = {}
+    # The batch's attempt numbers and retry markers in two queries (not two per variant).
+    ids = [variant.id for variant, _, _ in rows]
+    numbers: dict[UUID, int] = dict((await session.execute(
+        select(PublishAttempt.variant_id, func.max(PublishAttempt.number))
+        .where(PublishAttempt.variant_id.in_(ids)).group_by(PublishAttempt.variant_id))).all()) if ids else {}
+    markers: dict[UUID, Any] = {}
+    if ids:
+        for row in (await session.execute(
+                select(PublishAttempt.variant_id, PublishAttempt.number, PublishAttempt.started_at)
+                .where(PublishAttempt.variant_id.in_(ids), PublishAttempt.outcome == Outcome.RETRY_REQUESTED.value)
+                .order_by(PublishAttempt.number))).all():
+            markers[row.variant_id] = row  # the newest one wins
     for variant, post, resumed_at in rows:
-        number = (await session.scalar(select(func.coalesce(func.max(PublishAttempt.number), 0))
-                                       .where(PublishAttempt.variant_id == variant.id))) + 1
-        attempt = PublishAttempt(agency_id=agency_id, variant_id=variant.id, number=number, started_at=at,
+        number = numbers.get(variant.id, 0) + 1
+        attempt = PublishAttempt(id=uuid4(), agency_id=agency_id, variant_id=variant.id, number=number, started_at=at,
                                  outcome=Outcome.SENDING.value, response={}, message="")
         variant.not_before = None
         variant.wait_reason = None
         # A manual retry (a marker in the log) restarts the lateness clock and the attempt budget.
-        marker = (await session.execute(
-            select(PublishAttempt.number, PublishAttempt.started_at)
-            .where(PublishAttempt.variant_id == variant.id, PublishAttempt.outcome == Outcome.RETRY_REQUESTED.value)
-            .order_by(PublishAttempt.number.desc()).limit(1))).first()
+        marker = markers.get(variant.id)
         base_number = marker.number if marker else 0
         late_from = max(post.scheduled_at, marker.started_at) if marker and post.scheduled_at else post.scheduled_at
         if late_from is not None and resumed_at is not None and resumed_at > late_from:
@@ -148,10 +156,10 @@ async def claim_due(session: AsyncSession, agency_id: UUID, *, limit: int | None
             variant.status = VariantStatus.PUBLISHING.value
             variant.error = None
         session.add(attempt)
-        await session.flush()
         if attempt.finished_at is None:
             claimed.append((variant.id, attempt.id))
         touched[post.id] = post
+    await session.flush()
     for post in touched.values():
         await sync_post(session, post)
     if gate.held:
