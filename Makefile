@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run worker scheduler test setup chromium brokers openapi bench bench-calendar bench-brokers clean
+.PHONY: run worker scheduler test setup chromium brokers openapi bench bench-calendar bench-brokers bench-publish clean
 
 setup: $(STAMP)
 
@@ -54,6 +54,7 @@ openapi: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/api_bench.py
 	$(BIN)/python bench/calendar_bench.py
+	$(BIN)/python bench/publish_bench.py
 
 bench-calendar: $(STAMP)
 	$(BIN)/python bench/calendar_bench.py
@@ -61,6 +62,10 @@ bench-calendar: $(STAMP)
 # Jobs per second on the PostgreSQL, Redis and RabbitMQ brokers (private servers on loopback).
 bench-brokers: $(STAMP) brokers
 	$(BIN)/python bench/broker_bench.py
+
+# 10,000 variants due in one minute through the scheduler and workers (bench/README.md).
+bench-publish: $(STAMP) brokers
+	$(BIN)/python bench/publish_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

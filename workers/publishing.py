@@ -18,6 +18,7 @@ import time
 from uuid import UUID
 
 import dramatiq
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.publishing.rules import PublishLimits
@@ -29,6 +30,7 @@ log = logging.getLogger("chorus.workers.publishing")
 SWEEP = "publishing.sweep"
 PUBLISH_VARIANT = "publishing.publish_variant"
 CHECK_ATTEMPT = "publishing.check_attempt"
+_SWEEP_LOCK = 0x50554253  # the advisory lock class of publishing sweeps ("PUBS")
 
 
 def _publisher(job: JobContext) -> Publisher:
@@ -46,6 +48,13 @@ async def sweep_agency(job: JobContext, checks: bool = True) -> None:
     open attempts (the scheduler asks for those every CHORUS_PUBLISH_CHECK_SECONDS only)."""
     if job.agency_id is None:
         raise ValueError("publishing.sweep needs an agency_id")
+    # One sweep of an agency at a time: the others (a tick every second, re-sweeps) would all
+    # run the same claim query and skip each other's rows, taking every worker thread from
+    # the publish jobs. The one running sends the next when its batch was full.
+    if not await job.session.scalar(text("SELECT pg_try_advisory_xact_lock(:kind, hashtext(:agency))"),
+                                    {"kind": _SWEEP_LOCK, "agency": str(job.agency_id)}):
+        log.info("publishing sweep already running", extra={"agency_id": str(job.agency_id)})
+        return
     limits = PublishLimits.from_settings(job.settings)
     claimed = await claim_due(job.session, job.agency_id, limits=limits)
     for variant_id, attempt_id in claimed:
