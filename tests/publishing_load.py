@@ -82,4 +82,6 @@ async def seed_due_posts(owner_engine: AsyncEngine, *, agency_id: str, brand_id:
             " status, content_hash, issues, created_at, updated_at)"
             " VALUES (:id, :agency, :post, :account, :network, 0, :text, '{}', 'scheduled', '', '[]', now(), now())"),
             variants)
+    async with owner_engine.begin() as conn:  # fresh statistics, as autovacuum keeps them on a live database
+        await conn.execute(text("ANALYZE posts, post_variants, publish_attempts"))
     return texts
