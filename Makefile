@@ -51,7 +51,7 @@ brokers:
 openapi: $(STAMP)
 	$(BIN)/chorus openapi
 
-bench: $(STAMP)
+bench: $(STAMP) brokers
 	$(BIN)/python bench/api_bench.py
 	$(BIN)/python bench/calendar_bench.py
 	$(BIN)/python bench/publish_bench.py
