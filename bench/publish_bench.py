@@ -291,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="their due times are spread evenly over this many seconds: 60 = one minute (0 = all "
                              "due at the same instant)")
     parser.add_argument("--latency-ms", type=float, default=50.0, help="sandbox latency per provider call (50)")
-    parser.add_argument("--accounts", type=int, default=30, help="sandbox accounts per network, X/Facebook/LinkedIn (30)")
+    parser.add_argument("--accounts", type=int, default=40,
+                        help="sandbox accounts per network, X/Facebook/LinkedIn (40: X allows 100 posts per 15 min each)")
     parser.add_argument("--workers", type=int, default=1, help="`chorus worker` processes (1)")
     parser.add_argument("--threads", type=int, default=16,
                         help="CHORUS_WORKER_THREADS of each worker: jobs in flight per process (16)")
