@@ -540,3 +540,36 @@ async def test_a_sweep_that_claims_a_full_batch_claims_the_next_one_at_once(tena
     finally:
         worker.stop(timeout_ms=5_000)
     assert await _publish_calls(sandbox, "x", who) == 5
+
+
+async def test_a_second_sweep_of_an_agency_returns_while_one_runs(tenant, owner_engine, pub_settings, sandbox,
+                                                                  app_role_engine):
+    """Sweeps of one agency do not pile up on the same claim query: while one holds the agency's
+    sweep lock, another claims nothing and sends nothing; once it is released, the next claims."""
+    from domain.core.db import scoped_session, session_factory
+    from workers.broker import JobContext, Runtime
+    from workers.publishing import _SWEEP_LOCK, sweep_agency
+
+    brand = await tenant.brand()
+    who = _who("psl")
+    x = await _link(tenant, owner_engine, pub_settings, sandbox, brand["id"], Network.X, who)
+    post = await _due_post(tenant, owner_engine, brand["id"], [{"social_account_id": x, "text": "Uno a uno"}])
+    agency = uuid.UUID(tenant.agency_id)
+    factory = session_factory(app_role_engine)
+
+    async def run_sweep() -> JobContext:
+        async with scoped_session(factory, agency_id=agency) as session, session.begin():
+            job = JobContext(session=session, agency_id=agency, runtime=Runtime(pub_settings))
+            await sweep_agency(job, checks=False)
+            return job
+
+    async with owner_engine.connect() as holder:
+        async with holder.begin():
+            assert await holder.scalar(text("SELECT pg_try_advisory_xact_lock(:k, hashtext(:a))"),
+                                       {"k": _SWEEP_LOCK, "a": str(agency)})
+            job = await run_sweep()
+            assert job.after_commit == []  # no publish job buffered
+            assert next(iter((await _variants(owner_engine, post["id"])).values()))["status"] == "scheduled"
+    job = await run_sweep()
+    assert [j.actor for j in job.jobs.pending] == ["publishing.publish_variant"]  # sent after the commit
+    assert next(iter((await _variants(owner_engine, post["id"])).values()))["status"] == "publishing"
