@@ -201,6 +201,19 @@ async def results(owner_url: str, marker: str) -> list[tuple[str, float | None, 
         await conn.close()
 
 
+async def attempt_outcomes(owner_url: str, marker: str) -> dict[str, int]:
+    import asyncpg
+
+    conn = await asyncpg.connect(owner_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT coalesce(a.error->>'code', a.outcome), count(*) FROM publish_attempts a"
+            " JOIN post_variants v ON v.id = a.variant_id WHERE v.text LIKE $1 GROUP BY 1", f"{marker}-%")
+        return {r[0]: r[1] for r in rows}
+    finally:
+        await conn.close()
+
+
 def sandbox_call(base: str, method: str, path: str, **kwargs: Any) -> Any:
     import httpx
 
@@ -210,9 +223,13 @@ def sandbox_call(base: str, method: str, path: str, **kwargs: Any) -> Any:
     return r.json() if r.content else None
 
 
-def run_once(label: str, *, env: dict[str, str], owner_url: str, pg_server: Any, sandbox: str, agency_id: str,
-             brand_id: str, accounts: list, args: argparse.Namespace, procs: Procs) -> tuple[bool, list[str]]:
+def run_once(label: str, *, env: dict[str, str], owner_url: str, pg_server: Any, sandbox: str, settings: Any,
+             args: argparse.Namespace, procs: Procs) -> tuple[bool, list[str]]:
     print(f"\n=== {label} ===", flush=True)
+    started = time.monotonic()
+    # Fresh accounts for each run: X's 15-minute quota (which Chorus keeps) must not carry over.
+    agency_id, brand_id, accounts = asyncio.run(setup_accounts(owner_url, settings, sandbox, args.accounts))
+    log(f"{len(accounts)} accounts linked through the sandbox's OAuth ({time.monotonic() - started:.1f}s)")
     sandbox_call(sandbox, "DELETE", "/_sandbox/calls")
     names = ["scheduler"] + [f"worker{i + 1}" for i in range(args.workers)]
     procs.start("scheduler", [str(CHORUS), "scheduler"], env)
@@ -261,9 +278,10 @@ def run_once(label: str, *, env: dict[str, str], owner_url: str, pg_server: Any,
           f"postgresql {100 * (pg1 - pg0) / wall:.0f}% (of one core)")
     print(f"  sandbox publish calls: {calls}; published variants: {len(published)}; failed: {failed}; "
           f"not settled: {pending}; distinct external ids: {len(set(ids))}")
+    outcomes = asyncio.run(attempt_outcomes(owner_url, marker))
+    print(f"  attempts by outcome: {outcomes}")
     ok = not pending  # still waiting at the timeout: slow, not wrong
-    if failed or calls != len(published) + sum(1 for row in rows if row[0] == "publishing") \
-            or len(set(ids)) != len(ids):
+    if failed or calls < len(published) or len(set(ids)) != len(ids):
         ok = False
         lines.append(f"{label}: ERROR - failed {failed}, {calls} publish calls for {len(published)} published "
                      f"variants, {len(ids) - len(set(ids))} external ids repeated")
@@ -375,10 +393,7 @@ def main(argv: list[str] | None = None) -> int:
         for network in NETWORKS:
             sandbox_call(sandbox, "POST", "/_sandbox/config", json={"network": network, "publish": {
                 "latency_ms": args.latency_ms, "rate_limit": 1_000_000, "duplicate_window_seconds": 0}})
-        started = time.monotonic()
-        agency_id, brand_id, accounts = asyncio.run(setup_accounts(owner_url, settings, sandbox, args.accounts))
-        log(f"sandbox on {sandbox} ({args.latency_ms:g} ms per call); {len(accounts)} accounts linked through its "
-            f"OAuth ({time.monotonic() - started:.1f}s)")
+        log(f"sandbox on {sandbox} ({args.latency_ms:g} ms per call)")
         shown = {k: v for k, v in base_env.items() if k not in ("CHORUS_SECRET_KEY", "CHORUS_ENCRYPTION_KEYS",
                                                                 "CHORUS_DATABASE_URL")}
         log(f"settings of the scheduler and workers: {shown} (others: defaults)")
@@ -397,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
                     stack.enter_context(nullcontext())
                 label = "PostgreSQL broker (default)" if broker == "postgresql" else "RabbitMQ broker"
                 ok, out = run_once(label, env=run_env, owner_url=owner_url, pg_server=pg_server, sandbox=sandbox,
-                                   agency_id=agency_id, brand_id=brand_id, accounts=accounts, args=args, procs=procs)
+                                   settings=settings, args=args, procs=procs)
                 verdicts.append(ok)
                 lines += out
         print()
