@@ -4,7 +4,9 @@
 the agencies with a due scheduled variant or an unfinished attempt. The sweep sends each one
 `publishing.sweep` job, which (under that agency as tenant) claims its due variants with
 FOR UPDATE SKIP LOCKED, commits them as `publishing` with a new attempt each, and only then
-sends one `publishing.publish_variant` job per claimed variant; it also sends a
+sends one `publishing.publish_batch` job per CHORUS_PUBLISH_SEND_BATCH claimed variants (sent
+concurrently, recorded in one transaction; `publishing.publish_variant` is a batch of one, for
+jobs queued before); it also sends a
 `publishing.check_attempt` job for each attempt that is processing (asynchronous publish, to
 poll), unknown (to look up) or stuck (no live worker). Every job re-checks the attempt is
 still the live one, so a redelivered or duplicated job changes nothing and never re-sends.
@@ -29,6 +31,7 @@ log = logging.getLogger("chorus.workers.publishing")
 
 SWEEP = "publishing.sweep"
 PUBLISH_VARIANT = "publishing.publish_variant"
+PUBLISH_BATCH = "publishing.publish_batch"
 CHECK_ATTEMPT = "publishing.check_attempt"
 _SWEEP_LOCK = 0x50554253  # the advisory lock class of publishing sweeps ("PUBS")
 
@@ -57,8 +60,9 @@ async def sweep_agency(job: JobContext, checks: bool = True) -> None:
         return
     limits = PublishLimits.from_settings(job.settings)
     claimed = await claim_due(job.session, job.agency_id, limits=limits)
-    for variant_id, attempt_id in claimed:
-        job.jobs.send(PUBLISH_VARIANT, variant_id=variant_id, attempt_id=attempt_id)
+    size = max(1, job.settings.publish_send_batch)
+    for start in range(0, len(claimed), size):
+        job.jobs.send(PUBLISH_BATCH, attempts=[[str(v), str(a)] for v, a in claimed[start:start + size]])
     if len(claimed) >= limits.claim_batch:
         job.jobs.send(SWEEP, checks=False)
     checks = await open_attempts(job.session, job.agency_id, limits) if checks else []
@@ -75,6 +79,18 @@ async def publish_variant(job: JobContext, variant_id: str, attempt_id: str) -> 
     outcome = await _publisher(job).publish_attempt(UUID(str(variant_id)), UUID(str(attempt_id)))
     log.info("publish attempt", extra={"variant_id": str(variant_id), "attempt_id": str(attempt_id),
                                        "outcome": outcome})
+
+
+# Each step of a batch is safe to run again (see Publisher.publish_batch): a redelivered or
+# retried batch job finds the dispatch stamps and sends none of them twice.
+@actor(PUBLISH_BATCH, max_retries=3, time_limit=300_000)
+async def publish_batch(job: JobContext, attempts: list[list[str]]) -> None:
+    pairs = [(UUID(str(v)), UUID(str(a))) for v, a in attempts]
+    outcomes = await _publisher(job).publish_batch(pairs)
+    counts: dict[str, int] = {}
+    for outcome in outcomes.values():
+        counts[outcome] = counts.get(outcome, 0) + 1
+    log.info("publish batch", extra={"attempts": len(pairs), **{f"outcome_{k}": n for k, n in counts.items()}})
 
 
 @actor(CHECK_ATTEMPT, max_retries=3, time_limit=300_000)

@@ -135,6 +135,9 @@ class Settings:
     # The networks' documented per-account publishing quotas (the adapters' LIMITS.publish_quotas)
     # times this: 0 turns them off, 2 suits an app granted twice the standard limits.
     publish_quota_scale: float = 1.0
+    # Claimed variants per publishing.publish_batch job (sent concurrently, recorded in one
+    # transaction); 1 sends one job per variant.
+    publish_send_batch: int = 25
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -205,6 +208,7 @@ class Settings:
             publish_account_concurrency=_int("PUBLISH_ACCOUNT_CONCURRENCY", 4),
             publish_network_concurrency=_int("PUBLISH_NETWORK_CONCURRENCY", 25),
             publish_quota_scale=_float("PUBLISH_QUOTA_SCALE", 1.0),
+            publish_send_batch=max(1, _int("PUBLISH_SEND_BATCH", 25)),
         )
 
     def owner_url(self) -> str:

@@ -57,25 +57,39 @@ async def build_request(session: AsyncSession, variant: PostVariant, networks: N
                         processing_max_age: timedelta) -> PublishRequest:
     """The request for one variant. Its media links outlive the longest asynchronous processing
     the engine waits for (containers, TikTok's pull, page videos), with the same again to spare."""
-    rows = (await session.execute(
-        select(PostVariantMedia.alt_text, MediaAsset)
-        .join(MediaAsset, MediaAsset.id == PostVariantMedia.media_id)
-        .where(PostVariantMedia.variant_id == variant.id)
-        .order_by(PostVariantMedia.position, PostVariantMedia.id))).all()
-    media: list[MediaRef] = []
-    if rows:
-        if not networks.media_link_key:
-            raise RuntimeError("publishing media needs the media link key (network_settings(settings))")
-        expires = int((now() + processing_max_age * 2).timestamp())
-        base = networks.api_base_url.rstrip("/")
-        for alt_text, asset in rows:
-            token = links.sign(networks.media_link_key, variant.agency_id, asset.id, expires)
-            media.append(MediaRef(
-                url=f"{base}/media/{token}", kind="video" if asset.kind == "video" else "image",
-                mime=asset.content_type, size_bytes=asset.size_bytes, duration_ms=asset.duration_ms,
-                width=asset.width, height=asset.height, alt_text=alt_text or asset.alt_text or ""))
-    options = {k: v for k, v in (variant.options or {}).items() if k not in ENGINE_OPTIONS}
-    return PublishRequest(text=variant.text, options=options, media=tuple(media))
+    return (await build_requests(session, [variant], networks, processing_max_age=processing_max_age))[variant.id]
+
+
+async def build_requests(session: AsyncSession, variants: list[PostVariant], networks: NetworkSettings, *,
+                         processing_max_age: timedelta) -> dict[UUID, PublishRequest]:
+    """`build_request` for a batch: the media of all its variants in one query."""
+    if not variants:
+        return {}
+    media_of: dict[UUID, list[tuple[str | None, MediaAsset]]] = {}
+    for variant_id, alt_text, asset in (await session.execute(
+            select(PostVariantMedia.variant_id, PostVariantMedia.alt_text, MediaAsset)
+            .join(MediaAsset, MediaAsset.id == PostVariantMedia.media_id)
+            .where(PostVariantMedia.variant_id.in_([v.id for v in variants]))
+            .order_by(PostVariantMedia.variant_id, PostVariantMedia.position, PostVariantMedia.id))).all():
+        media_of.setdefault(variant_id, []).append((alt_text, asset))
+    requests: dict[UUID, PublishRequest] = {}
+    for variant in variants:
+        rows = media_of.get(variant.id, [])
+        media: list[MediaRef] = []
+        if rows:
+            if not networks.media_link_key:
+                raise RuntimeError("publishing media needs the media link key (network_settings(settings))")
+            expires = int((now() + processing_max_age * 2).timestamp())
+            base = networks.api_base_url.rstrip("/")
+            for alt_text, asset in rows:
+                token = links.sign(networks.media_link_key, variant.agency_id, asset.id, expires)
+                media.append(MediaRef(
+                    url=f"{base}/media/{token}", kind="video" if asset.kind == "video" else "image",
+                    mime=asset.content_type, size_bytes=asset.size_bytes, duration_ms=asset.duration_ms,
+                    width=asset.width, height=asset.height, alt_text=alt_text or asset.alt_text or ""))
+        options = {k: v for k, v in (variant.options or {}).items() if k not in ENGINE_OPTIONS}
+        requests[variant.id] = PublishRequest(text=variant.text, options=options, media=tuple(media))
+    return requests
 
 
 # --- creating from a status poll --------------------------------------------------------------
@@ -120,6 +134,12 @@ def _next_step(variant: PostVariant, response: dict[str, Any]) -> tuple[str, int
     if thread and len(parts) < len(thread) and not any("error" in p for p in parts):
         return "thread", len(parts), thread[len(parts)]
     return None
+
+
+def has_follow_ups(variant: PostVariant, response: dict[str, Any]) -> bool:
+    """Whether `follow_ups` has a step left for this published variant (a first comment, a
+    thread part), so a batch opens no transaction for the many posts without one."""
+    return _next_step(variant, dict(response or {})) is not None
 
 
 async def _load(session: AsyncSession, variant_id: UUID, attempt_id: UUID) -> tuple[PostVariant, PublishAttempt,

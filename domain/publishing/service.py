@@ -12,8 +12,10 @@ stuck with no live worker.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,7 +26,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.agencies.rules import Principal
-from domain.approvals.service import is_publishable
+from domain.approvals.service import is_publishable, publishable_posts  # noqa: F401 - is_publishable: callers
 from domain.brands.models import Brand
 from domain.content.models import Post, PostVariant
 from domain.content.rules import VariantStatus, post_status
@@ -37,6 +39,7 @@ from domain.networks.adapters.base import (
     AuthExpired,
     Network,
     NetworkError,
+    PublishRequest,
     PublishResult,
     RateLimited,
     Rejected,
@@ -45,11 +48,20 @@ from domain.networks.adapters.base import (
 )
 from domain.networks.linking import NetworkSettings, network_settings  # noqa: F401 - its callers import it here
 from domain.networks.models import SocialAccount
+from domain.networks.tokens import MARGIN as TOKEN_MARGIN
 from domain.networks.tokens import AccountNeedsReconnectError, fresh_access_token
 from domain.publishing.gate import Gate, account_rate_limited, lock_claims
 from domain.publishing.models import PublishAttempt
 from domain.publishing.rules import DEFAULT_LIMITS, Outcome, PublishLimits
-from domain.publishing.sending import CreateNext, build_request, find_on_account, follow_ups, poll
+from domain.publishing.sending import (
+    CreateNext,
+    build_request,  # noqa: F401 - its callers import it here
+    build_requests,
+    find_on_account,
+    follow_ups,
+    has_follow_ups,
+    poll,
+)
 
 log = logging.getLogger("chorus.publishing")
 
@@ -199,6 +211,27 @@ def _error_of(err: NetworkError) -> dict[str, Any]:
 
 
 @dataclass
+class _Send:
+    """One dispatched attempt of a batch: what to send, then what came back."""
+
+    variant_id: UUID
+    attempt_id: UUID
+    network: Network
+    account_id: UUID
+    ref_id: str
+    kind: Any
+    request: PublishRequest
+    result: PublishResult | None = None
+    error: NetworkError | None = None
+
+
+def _token_fresh(account: SocialAccount) -> bool:
+    """The stored access token may be used as read (no refresh due; see fresh_access_token)."""
+    expires = account.token_expires_at
+    return bool(account.access_token_enc) and (expires is None or expires > now() + TOKEN_MARGIN)
+
+
+@dataclass
 class Publisher:
     """One job's work, in short transactions of its own (tenant set) so that no transaction
     is open while the network is called: the attempt is stamped `dispatched_at` and committed
@@ -252,73 +285,158 @@ class Publisher:
             return None
 
     async def publish_attempt(self, variant_id: UUID, attempt_id: UUID) -> str:
+        """One attempt: a batch of one (see `publish_batch`)."""
+        return (await self.publish_batch([(variant_id, attempt_id)]))[attempt_id]
+
+    async def _load_many(self, session: AsyncSession, pairs: Sequence[tuple[UUID, UUID]]
+                         ) -> dict[UUID, tuple[Post, PostVariant, PublishAttempt]]:
+        """`_load` for a batch in four set-based queries, in the same lock order (posts, then
+        their variants, then the attempts; each set in id order). Keyed by attempt id; only the
+        attempts still live are returned."""
+        variant_ids = list({v for v, _ in pairs})
+        attempt_ids = list({a for _, a in pairs})
+        post_ids = sorted(set((await session.scalars(
+            select(PostVariant.post_id).where(PostVariant.id.in_(variant_ids)))).all()))
+        if not post_ids:
+            return {}
+        posts = {p.id: p for p in (await session.scalars(
+            select(Post).where(Post.id.in_(post_ids)).order_by(Post.id).with_for_update()
+            .execution_options(populate_existing=True))).all()}
+        variants = {v.id: v for v in (await session.scalars(
+            select(PostVariant).where(PostVariant.id.in_(variant_ids)).order_by(PostVariant.id).with_for_update()
+            .execution_options(populate_existing=True))).all()}
+        attempts = {a.id: a for a in (await session.scalars(
+            select(PublishAttempt).where(PublishAttempt.id.in_(attempt_ids)).order_by(PublishAttempt.id)
+            .with_for_update().execution_options(populate_existing=True))).all()}
+        newest: dict[UUID, int] = dict((await session.execute(
+            select(PublishAttempt.variant_id, func.max(PublishAttempt.number))
+            .where(PublishAttempt.variant_id.in_(variant_ids)).group_by(PublishAttempt.variant_id))).all())
+        live: dict[UUID, tuple[Post, PostVariant, PublishAttempt]] = {}
+        for variant_id, attempt_id in pairs:
+            variant, attempt = variants.get(variant_id), attempts.get(attempt_id)
+            post = posts.get(variant.post_id) if variant is not None else None
+            if post is None or variant is None or attempt is None or attempt.variant_id != variant_id:
+                continue
+            if attempt.number != newest.get(variant_id) or attempt.finished_at is not None \
+                    or variant.status != VariantStatus.PUBLISHING.value:
+                continue  # not the live attempt any more: a second run changes nothing
+            live[attempt_id] = (post, variant, attempt)
+        return live
+
+    async def publish_batch(self, pairs: Sequence[tuple[UUID, UUID]]) -> dict[UUID, str]:
+        """Send a batch of claimed attempts ((variant id, attempt id) pairs; one is a batch of
+        one) in three steps, each safe to run again:
+
+        1. One transaction locks the batch's posts, variants and attempts (set-based, the
+           lock order of `_load`), re-checks each is the live attempt, not yet dispatched,
+           still publishable (approval) and its account connected, stamps `dispatched_at` on
+           the ones to send and commits. A re-run finds the stamps and sends nothing.
+        2. The sends run concurrently (the claim's per-account and per-network caps already
+           bound how many are in flight), each as before: token, publish, one refresh on an
+           AuthExpired, the error classified.
+        3. One transaction records every result (`_result` / `_network_error` per variant,
+           the post roll-up once per post); then the follow-ups of the published ones.
+        Returns each attempt's outcome (`skipped` when an earlier run had it)."""
+        outcomes: dict[UUID, str] = {}
+        todo: list[_Send] = []
         async with self._tx() as session:
-            loaded = await self._load(session, variant_id, attempt_id)
-            if loaded is None:
-                # A re-run (the job died after publishing): resume what follows the post, once the job ends.
-                self.after_commit.append(lambda: follow_ups(self, variant_id, attempt_id))
-                return "skipped"
-            post, variant, attempt = loaded
-            if attempt.outcome != Outcome.SENDING.value or attempt.response.get("dispatched_at"):
-                return "skipped"  # sent (or being sent) by an earlier run: the sweep reconciles it
-            if not await is_publishable(self.context(session), post):
-                message = "Not published: the post's approval no longer matches its content"
-                _finish(attempt, Outcome.NOT_PUBLISHABLE, message, code="approval_lapsed")
-                _fail(variant, "approval_lapsed", message)
-                await self._failed(session, post, variant, message)
-                return attempt.outcome
-            account = await session.get(SocialAccount, variant.social_account_id)
-            if account is None or account.status != "connected":
-                message = "The account needs reconnecting"
-                _finish(attempt, Outcome.AUTH_FAILED, message, code="needs_reconnect")
-                _fail(variant, "needs_reconnect", message)
-                await self._failed(session, post, variant, message)
-                return attempt.outcome
-            attempt.response = {**attempt.response, "dispatched_at": now().isoformat()}
-            network = Network(variant.network)
-            account_id, ref_id, kind = account.id, account.external_id, account.account_kind
-            request = await build_request(session, variant, self.networks,
-                                          processing_max_age=self.limits.processing_max_age)
-        # Committed: from here on, a second run never sends.
-        client = client_for(network, self.networks)
-        result: PublishResult | None = None
-        error: NetworkError | None = None
-        ref: AccountRef | None = None
-        token = await self._token(account_id)
+            live = await self._load_many(session, pairs)
+            for variant_id, attempt_id in pairs:
+                if attempt_id not in live:
+                    # A re-run (the job died after publishing): resume what follows the post, once the job ends.
+                    self.after_commit.append(functools.partial(follow_ups, self, variant_id, attempt_id))
+                    outcomes[attempt_id] = "skipped"
+            fresh = {a: x for a, x in live.items()
+                     if x[2].outcome == Outcome.SENDING.value and not x[2].response.get("dispatched_at")}
+            for attempt_id in live.keys() - fresh.keys():
+                outcomes[attempt_id] = "skipped"  # sent (or being sent) by an earlier run: the sweep reconciles it
+            publishable = await publishable_posts(self.context(session), [post for post, _, _ in fresh.values()])
+            accounts = {a.id: a for a in (await session.scalars(select(SocialAccount).where(
+                SocialAccount.id.in_({v.social_account_id for _, v, _ in fresh.values()})))).all()} if fresh else {}
+            sending: list[tuple[UUID, PostVariant, SocialAccount]] = []
+            for attempt_id, (post, variant, attempt) in fresh.items():
+                account = accounts.get(variant.social_account_id)
+                if post.id not in publishable:
+                    message = "Not published: the post's approval no longer matches its content"
+                    _finish(attempt, Outcome.NOT_PUBLISHABLE, message, code="approval_lapsed")
+                    _fail(variant, "approval_lapsed", message)
+                    await self._failed(session, post, variant, message)
+                elif account is None or account.status != "connected":
+                    message = "The account needs reconnecting"
+                    _finish(attempt, Outcome.AUTH_FAILED, message, code="needs_reconnect")
+                    _fail(variant, "needs_reconnect", message)
+                    await self._failed(session, post, variant, message)
+                else:
+                    attempt.response = {**attempt.response, "dispatched_at": now().isoformat()}
+                    sending.append((attempt_id, variant, account))
+                    continue
+                outcomes[attempt_id] = attempt.outcome
+            requests = await build_requests(session, [v for _, v, _ in sending], self.networks,
+                                            processing_max_age=self.limits.processing_max_age)
+            tokens: dict[UUID, str | None] = {}
+            for attempt_id, variant, account in sending:
+                if account.id not in tokens and _token_fresh(account):
+                    tokens[account.id] = self.vault.decrypt(account.access_token_enc)
+                todo.append(_Send(variant.id, attempt_id, Network(variant.network), account.id,
+                                  account.external_id, account.account_kind, requests[variant.id]))
+        # Committed: from here on, a second run never sends these.
+        if not todo:
+            return outcomes
+        # Tokens about to expire go through the serialised refresh (one per account).
+        stale = {s.account_id for s in todo if s.account_id not in tokens}
+        for account_id in stale:
+            tokens[account_id] = await self._token(account_id)
+        await asyncio.gather(*(self._send(s, tokens[s.account_id]) for s in todo))
+        published: list[tuple[UUID, UUID]] = []
+        async with self._tx() as session:
+            live = await self._load_many(session, [(s.variant_id, s.attempt_id) for s in todo])
+            touched: dict[UUID, Post] = {}
+            for s in todo:
+                loaded = live.get(s.attempt_id)
+                if loaded is None:
+                    log.warning("publishing attempt resolved elsewhere while sending",
+                                extra={"attempt_id": str(s.attempt_id)})
+                    outcomes[s.attempt_id] = "skipped"
+                    continue
+                post, variant, attempt = loaded
+                if s.error is not None:
+                    await self._network_error(session, post, variant, attempt, s.error, sync=False)
+                else:
+                    assert s.result is not None
+                    await self._result(session, post, variant, attempt, s.result, sync=False)
+                touched[post.id] = post
+                outcomes[s.attempt_id] = attempt.outcome
+                if attempt.outcome == Outcome.PUBLISHED.value and has_follow_ups(variant, attempt.response):
+                    published.append((s.variant_id, s.attempt_id))
+            await session.flush()
+            for post in touched.values():
+                await sync_post(session, post)
+        if published:
+            await asyncio.gather(*(follow_ups(self, v, a) for v, a in published))
+        return outcomes
+
+    async def _send(self, s: _Send, token: str | None) -> None:
+        """One provider call (outside any transaction); the outcome lands on `s`."""
         if token is None:
-            error = AuthExpired(network, "the account needs reconnecting")
-        else:
-            ref = AccountRef(ref_id, token, kind)
+            s.error = AuthExpired(s.network, "the account needs reconnecting")
+            return
+        client = client_for(s.network, self.networks)
+        ref = AccountRef(s.ref_id, token, s.kind)
+        try:
             try:
-                try:
-                    result = await client.publish(ref, request)
-                except AuthExpired:
-                    # Refresh once (the provider refused the token, so nothing went out), then send again.
-                    token = await self._token(account_id, force=True)
-                    if token is None:
-                        raise AuthExpired(network, "the account needs reconnecting") from None
-                    ref = AccountRef(ref_id, token, kind)
-                    result = await client.publish(ref, request)
-            except NetworkError as err:
-                error = err
-        async with self._tx() as session:
-            loaded = await self._load(session, variant_id, attempt_id)
-            if loaded is None:
-                log.warning("publishing attempt resolved elsewhere while sending", extra={"attempt_id": str(attempt_id)})
-                return "skipped"
-            post, variant, attempt = loaded
-            if error is not None:
-                await self._network_error(session, post, variant, attempt, error)
-            else:
-                assert result is not None
-                await self._result(session, post, variant, attempt, result)
-            outcome = attempt.outcome
-        if outcome == Outcome.PUBLISHED.value:
-            await follow_ups(self, variant_id, attempt_id)
-        return outcome
+                s.result = await client.publish(ref, s.request)
+            except AuthExpired:
+                # Refresh once (the provider refused the token, so nothing went out), then send again.
+                token = await self._token(s.account_id, force=True)
+                if token is None:
+                    raise AuthExpired(s.network, "the account needs reconnecting") from None
+                ref = AccountRef(s.ref_id, token, s.kind)
+                s.result = await client.publish(ref, s.request)
+        except NetworkError as err:
+            s.error = err
 
     async def _result(self, session: AsyncSession, post: Post, variant: PostVariant, attempt: PublishAttempt,
-                      result: PublishResult, extra: dict[str, Any] | None = None) -> None:
+                      result: PublishResult, extra: dict[str, Any] | None = None, *, sync: bool = True) -> None:
         if result.state == "published" and result.external_id:
             response: dict[str, Any] = {"external_id": result.external_id, "url": result.url, **(extra or {})}
             _finish(attempt, Outcome.PUBLISHED, "Published", response=response)
@@ -338,10 +456,11 @@ class Publisher:
             attempt.outcome = Outcome.PROCESSING.value
             attempt.response = {**attempt.response, "pending_ref": result.pending_ref}
             attempt.message = "The provider is processing the post"
-        await sync_post(session, post)
+        if sync:
+            await sync_post(session, post)
 
     async def _network_error(self, session: AsyncSession, post: Post, variant: PostVariant, attempt: PublishAttempt,
-                             err: NetworkError) -> None:
+                             err: NetworkError, *, sync: bool = True) -> None:
         if isinstance(err, RateLimited):
             wait = max(1.0, float(err.retry_after))
             _finish(attempt, Outcome.RATE_LIMITED, str(err), response={"retry_after": wait})
@@ -372,7 +491,8 @@ class Publisher:
             attempt.error = _error_of(err)
             _fail(variant, err.code or "rejected", str(err), status=err.status)
             await self._failed(session, post, variant, str(err))
-        await sync_post(session, post)
+        if sync:
+            await sync_post(session, post)
 
     async def _failed(self, session: AsyncSession, post: Post, variant: PostVariant, message: str) -> None:
         await sync_post(session, post)

@@ -571,5 +571,5 @@ async def test_a_second_sweep_of_an_agency_returns_while_one_runs(tenant, owner_
             assert job.after_commit == []  # no publish job buffered
             assert next(iter((await _variants(owner_engine, post["id"])).values()))["status"] == "scheduled"
     job = await run_sweep()
-    assert [j.actor for j in job.jobs.pending] == ["publishing.publish_variant"]  # sent after the commit
+    assert [j.actor for j in job.jobs.pending] == ["publishing.publish_batch"]  # sent after the commit
     assert next(iter((await _variants(owner_engine, post["id"])).values()))["status"] == "publishing"
