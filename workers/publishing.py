@@ -87,6 +87,10 @@ async def publish_variant(job: JobContext, variant_id: str, attempt_id: str) -> 
 async def publish_batch(job: JobContext, attempts: list[list[str]]) -> None:
     pairs = [(UUID(str(v)), UUID(str(a))) for v, a in attempts]
     outcomes = await _publisher(job).publish_batch(pairs)
+    if any(outcome != "skipped" for outcome in outcomes.values()):
+        # Send slots (the per-account and per-network caps) are free again: claim the next
+        # variants now rather than at the next tick, or a busy minute waits a tick per batch.
+        job.jobs.send(SWEEP, checks=False)
     counts: dict[str, int] = {}
     for outcome in outcomes.values():
         counts[outcome] = counts.get(outcome, 0) + 1

@@ -573,3 +573,79 @@ async def test_a_second_sweep_of_an_agency_returns_while_one_runs(tenant, owner_
     job = await run_sweep()
     assert [j.actor for j in job.jobs.pending] == ["publishing.publish_batch"]  # sent after the commit
     assert next(iter((await _variants(owner_engine, post["id"])).values()))["status"] == "publishing"
+
+
+async def test_a_batch_records_each_outcome_and_a_rerun_sends_nothing(tenant, owner_engine, pub_settings, sandbox,
+                                                                      app_role_engine):
+    """One publish_batch job over a mixed batch: a publishable variant, one whose approval lapsed,
+    one whose account needs reconnecting and one the provider rate-limits (on the same post as
+    the publishable one). Each gets its own outcome; the post roll-ups are right; running the
+    same batch job again (a redelivery) sends nothing and changes nothing."""
+    from domain.core.db import scoped_session, session_factory
+    from workers.broker import JobContext, Runtime
+    from workers.publishing import publish_batch
+
+    brand, gated_brand = await tenant.brand(), await tenant.brand()
+    wok, wrl, wap, wrc = _who("pbo"), _who("pbr"), _who("pba"), _who("pbc")
+    ok = await _link(tenant, owner_engine, pub_settings, sandbox, brand["id"], Network.X, wok)
+    limited = await _link(tenant, owner_engine, pub_settings, sandbox, brand["id"], Network.X, wrl)
+    lapsed = await _link(tenant, owner_engine, pub_settings, sandbox, gated_brand["id"], Network.X, wap)
+    gone = await _link(tenant, owner_engine, pub_settings, sandbox, brand["id"], Network.X, wrc)
+    await _fault(sandbox, network="x", match="publish", kind="status", status=429, identity=wrl, retry_after=600)
+    mixed = await _due_post(tenant, owner_engine, brand["id"], [{"social_account_id": ok, "text": "Sale"},
+                                                                {"social_account_id": limited, "text": "Espera"}])
+    unapproved = await _due_post(tenant, owner_engine, gated_brand["id"],
+                                 [{"social_account_id": lapsed, "text": "Sin aprobar"}])
+    reconnect = await _due_post(tenant, owner_engine, brand["id"], [{"social_account_id": gone, "text": "Sin cuenta"}])
+    factory = session_factory(app_role_engine)
+    agency = uuid.UUID(tenant.agency_id)
+
+    async def run_batch(attempts) -> JobContext:
+        async with scoped_session(factory, agency_id=agency) as session, session.begin():
+            job = JobContext(session=session, agency_id=agency, runtime=Runtime(pub_settings))
+            await publish_batch(job, attempts=attempts)
+        for task in job.after_commit:
+            await task()
+        return job
+
+    # Claimed by the real sweep code, as one batch.
+    from domain.publishing.service import claim_due
+
+    async with scoped_session(factory, agency_id=agency) as session, session.begin():
+        claimed = await claim_due(session, agency)
+    assert len(claimed) == 4
+    # After the claim: the gated brand now requires approval (nothing approved this content),
+    # and one account was disconnected.
+    r = await tenant.req("PUT", f"/v1/brands/{gated_brand['id']}/approval-workflow",
+                         json={"steps": [{"name": "Equipo", "kind": "internal", "roles": ["manager"]}]})
+    assert r.status_code == 200, r.text
+    async with owner_engine.begin() as conn:
+        await conn.execute(text("UPDATE social_accounts SET status = 'needs_reconnect' WHERE id = :id"), {"id": gone})
+    batch = [[str(v), str(a)] for v, a in claimed]
+    await run_batch(batch)
+
+    def by_account(variants: dict[str, dict]) -> dict[str, dict]:
+        return {str(v["social_account_id"]): v for v in variants.values()}
+
+    async def snapshot():
+        rows = {}
+        for post in (mixed, unapproved, reconnect):
+            for account, variant in by_account(await _variants(owner_engine, post["id"])).items():
+                rows[account] = (variant["status"], variant["external_id"], (variant["error"] or {}).get("code"),
+                                 [a["outcome"] for a in await _attempts(owner_engine, str(variant["id"]))])
+            rows[post["id"]] = await _post_status(owner_engine, post["id"])
+        return rows
+
+    first = await snapshot()
+    assert first[ok][0] == "published" and first[ok][1] and first[ok][3] == ["published"]
+    assert first[limited][0] == "scheduled" and first[limited][3] == ["rate_limited"]
+    assert first[lapsed][:1] + first[lapsed][2:] == ("failed", "approval_lapsed", ["not_publishable"])
+    assert first[gone][:1] + first[gone][2:] == ("failed", "needs_reconnect", ["auth_failed"])
+    assert first[unapproved["id"]] == "failed" and first[reconnect["id"]] == "failed"
+    assert first[mixed["id"]] != "published"  # one variant still waits for its reset
+    calls = {who: await _publish_calls(sandbox, "x", who) for who in (wok, wrl, wap, wrc)}
+    assert calls == {wok: 1, wrl: 1, wap: 0, wrc: 0}
+
+    await run_batch(batch)  # the same job again: a redelivery
+    assert await snapshot() == first
+    assert {who: await _publish_calls(sandbox, "x", who) for who in (wok, wrl, wap, wrc)} == calls
