@@ -386,10 +386,14 @@ class Publisher:
         stale = {s.account_id for s in todo if s.account_id not in tokens}
         for account_id in stale:
             tokens[account_id] = await self._token(account_id)
-        await asyncio.gather(*(self._send(s, tokens[s.account_id]) for s in todo))
+        results = await asyncio.gather(*(self._send(s, tokens[s.account_id]) for s in todo), return_exceptions=True)
+        # A send that raised something unexpected is left `sending` and stamped: the job fails
+        # (after the others are recorded) and the stuck sweep looks that one up, never re-sends.
+        crashed = [r for r in results if isinstance(r, BaseException)]
+        todo = [s for s, r in zip(todo, results, strict=True) if not isinstance(r, BaseException)]
         published: list[tuple[UUID, UUID]] = []
         async with self._tx() as session:
-            live = await self._load_many(session, [(s.variant_id, s.attempt_id) for s in todo])
+            live = await self._load_many(session, [(s.variant_id, s.attempt_id) for s in todo]) if todo else {}
             touched: dict[UUID, Post] = {}
             for s in todo:
                 loaded = live.get(s.attempt_id)
@@ -413,6 +417,8 @@ class Publisher:
                 await sync_post(session, post)
         if published:
             await asyncio.gather(*(follow_ups(self, v, a) for v, a in published))
+        if crashed:
+            raise crashed[0]
         return outcomes
 
     async def _send(self, s: _Send, token: str | None) -> None:
