@@ -121,7 +121,7 @@ class Settings:
     # variants are claimed within about that long) and how often open attempts are checked.
     publish_max_attempts: int = 5
     publish_max_lateness_seconds: float = 7200.0
-    publish_claim_batch: int = 50
+    publish_claim_batch: int = 100
     publish_stuck_after_seconds: float = 600.0
     publish_unknown_grace_seconds: float = 120.0
     publish_processing_max_age_seconds: float = 3600.0
@@ -131,7 +131,7 @@ class Settings:
     # At most this many sends in flight (attempts `sending`) per social account, and per
     # network within one agency; claim_due hands out no more.
     publish_account_concurrency: int = 4
-    publish_network_concurrency: int = 25
+    publish_network_concurrency: int = 100
     # The networks' documented per-account publishing quotas (the adapters' LIMITS.publish_quotas)
     # times this: 0 turns them off, 2 suits an app granted twice the standard limits.
     publish_quota_scale: float = 1.0
@@ -198,7 +198,7 @@ class Settings:
             media_url_ttl_seconds=_int("MEDIA_URL_TTL", 3600),
             publish_max_attempts=_int("PUBLISH_MAX_ATTEMPTS", 5),
             publish_max_lateness_seconds=_float("PUBLISH_MAX_LATENESS_SECONDS", 7200.0),
-            publish_claim_batch=_int("PUBLISH_CLAIM_BATCH", 50),
+            publish_claim_batch=_int("PUBLISH_CLAIM_BATCH", 100),
             publish_stuck_after_seconds=_float("PUBLISH_STUCK_AFTER_SECONDS", 600.0),
             publish_unknown_grace_seconds=_float("PUBLISH_UNKNOWN_GRACE_SECONDS", 120.0),
             publish_processing_max_age_seconds=_float("PUBLISH_PROCESSING_MAX_AGE_SECONDS", 3600.0),
@@ -206,7 +206,7 @@ class Settings:
             publish_sweep_seconds=_float("PUBLISH_SWEEP_SECONDS", 1.0),
             publish_check_seconds=_float("PUBLISH_CHECK_SECONDS", 15.0),
             publish_account_concurrency=_int("PUBLISH_ACCOUNT_CONCURRENCY", 4),
-            publish_network_concurrency=_int("PUBLISH_NETWORK_CONCURRENCY", 25),
+            publish_network_concurrency=_int("PUBLISH_NETWORK_CONCURRENCY", 100),
             publish_quota_scale=_float("PUBLISH_QUOTA_SCALE", 1.0),
             publish_send_batch=max(1, _int("PUBLISH_SEND_BATCH", 25)),
         )

@@ -32,7 +32,7 @@ class PublishLimits:
 
     # Sends in flight at once per social account, and per network within an agency.
     account_concurrency: int = 4
-    network_concurrency: int = 25
+    network_concurrency: int = 100
     # Multiplies the networks' per-account publishing quotas; 0 turns them off.
     quota_scale: float = 1.0
 

@@ -9,7 +9,7 @@ from domain.publishing.rules import DEFAULT_LIMITS, PublishLimits
 
 
 def test_the_defaults_are_the_engines_documented_limits():
-    assert DEFAULT_LIMITS == PublishLimits(max_attempts=5, max_lateness=timedelta(hours=2), claim_batch=50,
+    assert DEFAULT_LIMITS == PublishLimits(max_attempts=5, max_lateness=timedelta(hours=2), claim_batch=100,
                                            stuck_after=timedelta(minutes=10), unknown_grace=timedelta(minutes=2),
                                            processing_max_age=timedelta(hours=1),
                                            unreachable_backoff=timedelta(minutes=1))
