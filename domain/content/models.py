@@ -66,11 +66,15 @@ class PostVariant(TenantMixin, Base):
     # Why `not_before` holds a scheduled variant: rate_limited (its account's reset) or quota
     # (the network's per-account cap is used up until then). None otherwise.
     wait_reason: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    # When it may go out: the later of the post's `scheduled_at` and `not_before` (NULL while the
+    # post has no time). Kept by the database's triggers (migration 0016) on every write of
+    # either, never by the code: do not set it.
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     __table_args__ = (
         UniqueConstraint("post_id", "social_account_id"),
-        # What the publishing sweep claims from: scheduled variants only (migration 0010).
-        Index("ix_post_variants_scheduled", "agency_id", "not_before", postgresql_where="status = 'scheduled'"),
+        # What the publishing sweep claims from: scheduled variants by due time (migration 0016).
+        Index("ix_post_variants_due", "agency_id", "due_at", postgresql_where="status = 'scheduled'"),
     )
 
 

@@ -134,7 +134,7 @@ async def held_count(ctx: Context, brand_id: UUID) -> int:
 
 
 async def held_variants(ctx: Context, brand_id: UUID, *, limit: int = REPORT_MAX) -> list[HeldVariant]:
-    due = func.greatest(Post.scheduled_at, func.coalesce(PostVariant.not_before, Post.scheduled_at))
+    due = PostVariant.due_at  # the later of the post's time and the variant's wait (migration 0016)
     rows = await ctx.session.execute(
         _held(ctx, brand_id, PostVariant.id, PostVariant.post_id, PostVariant.network, PostVariant.social_account_id,
               due.label("due_at")).order_by(due, PostVariant.id).limit(limit))

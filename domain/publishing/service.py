@@ -1,7 +1,7 @@
 """The publishing engine: claim due variants, send each one once, record what happened.
 
 The database is the schedule. `claim_due` takes due, scheduled variants with
-FOR UPDATE SKIP LOCKED (through the partial index `ix_post_variants_scheduled`), marks each
+FOR UPDATE SKIP LOCKED (through the partial index `ix_post_variants_due` on each variant's `due_at`), marks each
 `publishing` with a new attempt row, and the caller commits that before any job is sent.
 `publish_attempt` runs in the job: it re-checks that the attempt is still the live one (a
 second run finds it finished and does nothing), calls the adapter and records the outcome.
@@ -103,7 +103,9 @@ async def claim_due(session: AsyncSession, agency_id: UUID, *, limit: int | None
     # agency are serialised so the caps hold across racing sweeps.
     await lock_claims(session, agency_id)
     gate = await Gate.load(session, agency_id, limits, at)
-    order = (Post.scheduled_at, PostVariant.id)
+    # The variant's own due instant (its post's time, or later while a wait holds it), kept by
+    # the database (migration 0016): the scan runs on the partial index ix_post_variants_due.
+    order = (PostVariant.due_at, PostVariant.id)
     due = (
         select(PostVariant.id.label("id"),
                func.row_number().over(partition_by=PostVariant.social_account_id, order_by=order).label("per_account"),
@@ -111,7 +113,7 @@ async def claim_due(session: AsyncSession, agency_id: UUID, *, limit: int | None
         .join(Post, Post.id == PostVariant.post_id)
         .join(Brand, Brand.id == Post.brand_id)  # a paused brand's variants are held (domain/publishing/pause.py)
         .where(PostVariant.agency_id == agency_id, PostVariant.status == VariantStatus.SCHEDULED.value,
-               Post.scheduled_at <= at, (PostVariant.not_before.is_(None)) | (PostVariant.not_before <= at),
+               PostVariant.due_at <= at,
                Brand.publishing_paused_at.is_(None), PostVariant.social_account_id.not_in(gate.full_accounts()),
                PostVariant.network.not_in(gate.full_networks()))
     ).subquery()
