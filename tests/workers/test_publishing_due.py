@@ -133,8 +133,8 @@ async def test_claim_dues_statement_uses_the_partial_index_on_due_at(tenant, own
             " status, content_hash, issues, created_at, updated_at) SELECT gen_random_uuid(), p.agency_id, p.id,"
             " :account, 'x', 0, 'hola', '{}', p.status, '', '[]', now(), now() FROM posts p WHERE p.id = ANY(CAST(:ids AS uuid[]))"),
             {"account": account, "ids": posts})
-        await conn.execute(text("ANALYZE posts"))
-        await conn.execute(text("ANALYZE post_variants"))
+    async with owner_engine.begin() as conn:  # committed first: the statistics count them
+        await conn.execute(text("ANALYZE posts, post_variants, brands"))
     captured: list[str] = []
     real_execute = None
 
