@@ -106,15 +106,16 @@ async def claim_due(session: AsyncSession, agency_id: UUID, *, limit: int | None
     # The variant's own due instant (its post's time, or later while a wait holds it), kept by
     # the database (migration 0016): the scan runs on the partial index ix_post_variants_due.
     order = (PostVariant.due_at, PostVariant.id)
+    paused = (select(Post.id).join(Brand, Brand.id == Post.brand_id)
+              .where(Post.id == PostVariant.post_id, Brand.publishing_paused_at.is_not(None)).exists())
     due = (
         select(PostVariant.id.label("id"),
                func.row_number().over(partition_by=PostVariant.social_account_id, order_by=order).label("per_account"),
                func.row_number().over(partition_by=PostVariant.network, order_by=order).label("per_network"))
-        .join(Post, Post.id == PostVariant.post_id)
-        .join(Brand, Brand.id == Post.brand_id)  # a paused brand's variants are held (domain/publishing/pause.py)
+        # From the variants alone, so the plan starts at the partial index on (agency_id, due_at);
+        # a paused brand's variants are held (domain/publishing/pause.py), checked per row.
         .where(PostVariant.agency_id == agency_id, PostVariant.status == VariantStatus.SCHEDULED.value,
-               PostVariant.due_at <= at,
-               Brand.publishing_paused_at.is_(None), PostVariant.social_account_id.not_in(gate.full_accounts()),
+               PostVariant.due_at <= at, ~paused, PostVariant.social_account_id.not_in(gate.full_accounts()),
                PostVariant.network.not_in(gate.full_networks()))
     ).subquery()
     rows = (await session.execute(
