@@ -5,53 +5,20 @@ notified and integrators get brand.publishing_paused / brand.publishing_resumed.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import uuid
 
-import pytest
-from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 
 from domain.networks.adapters.base import Network
-from tests.loopback import serve
 from tests.workers.conftest import eventually
 from tests.workers.test_publishing import (  # noqa: F401 - fixtures
     _attempts, _claim, _due_post, _link, _publish_calls, _settled, _sweep, _variants, _who, app_role_engine,
     pub_settings, sandbox,
 )
-from tests.workers.test_webhook_delivery import Receiver
+from tests.workers.test_webhook_publishing import hook_client, hook_settings, hook_worker, receiver  # noqa: F401 - fixtures
 
 
-@pytest.fixture
-def pause_settings(pub_settings):
-    return dataclasses.replace(pub_settings, webhooks_allow_private=True)
-
-
-@pytest.fixture
-def pause_worker(pause_settings):
-    from workers.broker import InProcessWorker
-
-    running = InProcessWorker(pause_settings, threads=2)
-    running.start()
-    yield running
-    running.stop(timeout_ms=5_000)
-
-
-@pytest.fixture
-async def pause_client(pause_settings):
-    from api.app import create_app
-
-    async with AsyncTestClient(create_app(pause_settings), base_url="http://testserver.local") as c:
-        yield c
-
-
-@pytest.fixture
-def receiver():
-    app = Receiver()
-    with serve(app, ready_path="/ready") as base:
-        app.base = base
-        yield app
 
 
 async def _notifications(client, token: str) -> list[dict]:
@@ -61,8 +28,8 @@ async def _notifications(client, token: str) -> list[dict]:
 
 
 async def test_a_post_due_while_paused_is_held_reported_and_goes_out_once_on_resume(
-        tenant, owner_engine, pause_settings, sandbox, pause_worker, app_role_engine, pause_client, receiver):
-    r = await pause_client.post("/v1/webhook-endpoints", headers=tenant.auth(), json={
+        tenant, owner_engine, hook_settings, sandbox, hook_worker, app_role_engine, hook_client, receiver):
+    r = await hook_client.post("/v1/webhook-endpoints", headers=tenant.auth(), json={
         "url": f"{receiver.base}/h", "events": ["brand.publishing_paused", "brand.publishing_resumed"]})
     assert r.status_code == 201, r.text
     brand = await tenant.brand()
@@ -70,23 +37,23 @@ async def test_a_post_due_while_paused_is_held_reported_and_goes_out_once_on_res
     manager, _ = await tenant.member("manager", [brand["id"]])
     elsewhere, _ = await tenant.member("editor", [other["id"]])
     who = _who("pps")
-    x = await _link(tenant, owner_engine, pause_settings, sandbox, brand["id"], Network.X, who)
+    x = await _link(tenant, owner_engine, hook_settings, sandbox, brand["id"], Network.X, who)
 
     # Pause, with the brand's ETag.
-    r = await pause_client.post(f"/v1/brands/{brand['id']}/publishing/pause", headers={
+    r = await hook_client.post(f"/v1/brands/{brand['id']}/publishing/pause", headers={
         **tenant.auth(), "If-Match": f'"{brand["version"]}"'}, json={"reason": "Crisis meeting at noon"})
     assert r.status_code == 200, r.text
     paused = r.json()
     assert paused["publishing_pause"]["reason"] == "Crisis meeting at noon"
     assert paused["publishing_pause"]["source"] == "manual" and paused["publishing_pause"]["paused_by_id"]
     assert r.headers["etag"] == f'"{paused["version"]}"' and paused["version"] == brand["version"] + 1
-    r = await pause_client.get(f"/v1/brands/{brand['id']}", headers=tenant.auth())
+    r = await hook_client.get(f"/v1/brands/{brand['id']}", headers=tenant.auth())
     assert r.json()["publishing_pause"]["paused_at"] == paused["publishing_pause"]["paused_at"]
     # Pausing twice is a conflict, and a stale ETag a failed precondition; neither writes.
-    r = await pause_client.post(f"/v1/brands/{brand['id']}/publishing/pause", headers=tenant.auth(),
+    r = await hook_client.post(f"/v1/brands/{brand['id']}/publishing/pause", headers=tenant.auth(),
                                 json={"reason": "again"})
     assert r.status_code == 409 and r.json()["type"].endswith("/publishing-already-paused")
-    r = await pause_client.post(f"/v1/brands/{brand['id']}/publishing/resume", headers={
+    r = await hook_client.post(f"/v1/brands/{brand['id']}/publishing/resume", headers={
         **tenant.auth(), "If-Match": f'"{brand["version"]}"'})
     assert r.status_code == 412
 
@@ -98,13 +65,13 @@ async def test_a_post_due_while_paused_is_held_reported_and_goes_out_once_on_res
         await conn.execute(text("UPDATE brands SET publishing_paused_at = now() - interval '4 hours' WHERE id = :id"),
                            {"id": brand["id"]})
     assert await _claim(app_role_engine, tenant) == []  # held: not claimed, not failed as too late
-    await _sweep(app_role_engine, pause_worker)
+    await _sweep(app_role_engine, hook_worker)
     [variant] = (await _variants(owner_engine, post["id"])).values()
     assert variant["status"] == "scheduled" and await _attempts(owner_engine, str(variant["id"])) == []
     assert await _publish_calls(sandbox, "x", who) == 0
 
     # Reported: the pause and the held variant with its due time.
-    r = await pause_client.get(f"/v1/brands/{brand['id']}/publishing", headers=tenant.auth())
+    r = await hook_client.get(f"/v1/brands/{brand['id']}/publishing", headers=tenant.auth())
     assert r.status_code == 200, r.text
     report = r.json()
     assert report["paused"] is True and report["pause"]["reason"] == "Crisis meeting at noon"
@@ -116,33 +83,33 @@ async def test_a_post_due_while_paused_is_held_reported_and_goes_out_once_on_res
     assert held["due_at"].replace("Z", "+00:00") == due.isoformat()
 
     # Publishing it now is refused while paused (it would only be held).
-    r = await pause_client.post(f"/v1/posts/{post['id']}/publish-now", headers=tenant.auth())
+    r = await hook_client.post(f"/v1/posts/{post['id']}/publish-now", headers=tenant.auth())
     assert r.status_code == 409 and r.json()["type"].endswith("/publishing-paused"), r.text
 
     # The calendar shows the brand's pause, so a frontend can mark its due posts as held.
-    r = await pause_client.get("/v1/calendar", headers=tenant.auth(), params={"brand_id": [brand["id"], other["id"]]})
+    r = await hook_client.get("/v1/calendar", headers=tenant.auth(), params={"brand_id": [brand["id"], other["id"]]})
     assert r.status_code == 200, r.text
     shown = {b["id"]: b["publishing_paused_at"] for b in r.json()["brands"]}
     assert shown[brand["id"]] is not None and shown[other["id"]] is None
 
     # The brand's team heard about it (not a member of another brand only, not the one who paused).
-    assert any(n["kind"] == "brand.publishing_paused" for n in await _notifications(pause_client, manager))
-    assert not any(n["kind"].startswith("brand.publishing") for n in await _notifications(pause_client, elsewhere))
-    assert not any(n["kind"].startswith("brand.publishing") for n in await _notifications(pause_client, tenant.owner_token))
+    assert any(n["kind"] == "brand.publishing_paused" for n in await _notifications(hook_client, manager))
+    assert not any(n["kind"].startswith("brand.publishing") for n in await _notifications(hook_client, elsewhere))
+    assert not any(n["kind"].startswith("brand.publishing") for n in await _notifications(hook_client, tenant.owner_token))
 
     # Resume: the held post goes out now (the resume kicks a sweep), late from the resume.
-    r = await pause_client.post(f"/v1/brands/{brand['id']}/publishing/resume", headers=tenant.auth())
+    r = await hook_client.post(f"/v1/brands/{brand['id']}/publishing/resume", headers=tenant.auth())
     assert r.status_code == 200, r.text
     assert r.json()["publishing_pause"] is None
     await _settled(owner_engine, post["id"], "published")
     assert [a["outcome"] for a in await _attempts(owner_engine, str(variant["id"]))] == ["published"]
-    await _sweep(app_role_engine, pause_worker)
+    await _sweep(app_role_engine, hook_worker)
     assert await _publish_calls(sandbox, "x", who) == 1
-    r = await pause_client.get(f"/v1/brands/{brand['id']}/publishing", headers=tenant.auth())
+    r = await hook_client.get(f"/v1/brands/{brand['id']}/publishing", headers=tenant.auth())
     assert r.json() == {"brand_id": brand["id"], "paused": False, "pause": None, "held": [], "held_count": 0}
-    r = await pause_client.post(f"/v1/brands/{brand['id']}/publishing/resume", headers=tenant.auth())
+    r = await hook_client.post(f"/v1/brands/{brand['id']}/publishing/resume", headers=tenant.auth())
     assert r.status_code == 409 and r.json()["type"].endswith("/publishing-not-paused")
-    assert any(n["kind"] == "brand.publishing_resumed" for n in await _notifications(pause_client, manager))
+    assert any(n["kind"] == "brand.publishing_resumed" for n in await _notifications(hook_client, manager))
 
     await eventually(lambda: len(receiver.received) == 2, what="both webhook events")
     events = {json.loads(got["body"])["type"]: json.loads(got["body"])["data"] for got in receiver.received}
