@@ -2,6 +2,7 @@
 
 from domain.agencies.models import Agency, ApiKey, AuditEvent, AuthSession, IdempotencyRecord, Invitation, Membership, User
 from domain.approvals.models import ApprovalDecision, ApprovalRequest, ApprovalWorkflow, PostComment, ShareLink, ShareReviewer
+from domain.billing.models import BillingAccount, StripeEvent
 from domain.brands.models import Brand, Campaign
 from domain.calendar.models import CalendarFeed, PostingSlot
 from domain.content.models import Brief, Post, PostRevision, PostVariant, PostVariantMedia
@@ -15,7 +16,7 @@ from domain.publishing.models import PublishAttempt
 
 __all__ = [
     "ApprovalDecision", "ApprovalRequest", "ApprovalWorkflow", "Notification", "PostComment", "ShareLink", "ShareReviewer",
-    "Agency", "ApiKey", "AuditEvent", "AuthSession", "Brand", "Brief", "CalendarFeed", "Campaign", "IdempotencyRecord",
+    "Agency", "ApiKey", "BillingAccount", "StripeEvent", "AuditEvent", "AuthSession", "Brand", "Brief", "CalendarFeed", "Campaign", "IdempotencyRecord",
     "ImportJob", "Invitation", "MediaAsset", "Membership", "NetworkApp", "OAuthLink", "Post", "PostRevision",
     "PostVariant", "PostVariantMedia", "PostingSlot", "PublishAttempt", "SocialAccount", "User", "metadata",
 ]

@@ -42,6 +42,8 @@ class Membership(TenantMixin, Base):
     user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(20))
     brand_ids: Mapped[list[UUID] | None] = mapped_column(ARRAY(Uuid), nullable=True)
+    # Set when a plan change left it over the plan's limit: kept, but frozen (domain/billing/entitlements.py).
+    frozen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}
@@ -72,6 +74,8 @@ class ApiKey(TenantMixin, Base):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Set when a plan change left it over the plan's limit: kept, but frozen (domain/billing/entitlements.py).
+    frozen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class AuthSession(TenantMixin, Base):

@@ -21,6 +21,8 @@ class Brand(TenantMixin, Base):
     time_zone: Mapped[str] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(35))
     status: Mapped[str] = mapped_column(String(20), default="active")
+    # Set when a plan change left it over the plan's limit: kept, but frozen (domain/billing/entitlements.py).
+    frozen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     profile: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     version: Mapped[int] = mapped_column(Integer, default=1)
     # The brand's publishing switch (domain/publishing/pause.py): while paused, its due posts

@@ -118,3 +118,26 @@ class IdempotencyKeyReusedError(DomainError):
 class IdempotencyInProgressError(ConflictError):
     slug = "idempotency-request-in-progress"
     title = "A request with this Idempotency-Key is still being processed"
+
+
+class PaymentRequiredError(DomainError):
+    """The agency's plan or billing state does not allow this (HTTP 402)."""
+
+    status = 402
+    slug = "payment-required"
+    title = "The agency's plan does not allow this"
+
+
+class PlanLimitError(PaymentRequiredError):
+    slug = "plan-limit-reached"
+    title = "The plan's limit is reached"
+
+
+class FrozenByPlanError(PaymentRequiredError):
+    slug = "frozen-by-plan"
+    title = "This is frozen: it is over the current plan's limit"
+
+
+class BillingReadOnlyError(PaymentRequiredError):
+    slug = "billing-read-only"
+    title = "The agency is read-only for new scheduling until its payment is settled"

@@ -138,6 +138,25 @@ class Settings:
     # Claimed variants per publishing.publish_batch job (sent concurrently, recorded in one
     # transaction); 1 sends one job per variant.
     publish_send_batch: int = 25
+    # Billing (domain/billing). No Stripe key: self-hosted, billing off and every limit open.
+    stripe_secret_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    # Only to point the SDK at a Stripe test double; unset: Stripe itself.
+    stripe_api_base: str | None = None
+    stripe_timeout_seconds: float = 10.0
+    stripe_max_network_retries: int = 2
+    # The Stripe price of each plan: (plan key, price id), from CHORUS_STRIPE_PRICE_<PLAN>.
+    stripe_prices: tuple[tuple[str, str], ...] = ()
+    # A new agency tries this plan for this many days without a card (0: no trial).
+    billing_trial_days: int = 14
+    billing_trial_plan: str = "growth"
+    # After a payment fails, the agency keeps everything this long (days), with emails to
+    # its owners; then it is read-only for new scheduling until it pays.
+    billing_grace_days: float = 7.0
+    # How often the scheduler looks for ended trials and grace periods (seconds; 0: never).
+    billing_sweep_seconds: float = 600.0
+    # Where Checkout and the Customer Portal send people back (default: frontend_base_url).
+    billing_return_url: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -209,7 +228,28 @@ class Settings:
             publish_network_concurrency=_int("PUBLISH_NETWORK_CONCURRENCY", 100),
             publish_quota_scale=_float("PUBLISH_QUOTA_SCALE", 1.0),
             publish_send_batch=max(1, _int("PUBLISH_SEND_BATCH", 25)),
+            stripe_secret_key=_env("STRIPE_SECRET_KEY"),
+            stripe_webhook_secret=_env("STRIPE_WEBHOOK_SECRET"),
+            stripe_api_base=_env("STRIPE_API_BASE"),
+            stripe_timeout_seconds=_float("STRIPE_TIMEOUT", 10.0),
+            stripe_max_network_retries=_int("STRIPE_MAX_NETWORK_RETRIES", 2),
+            stripe_prices=_stripe_prices(),
+            billing_trial_days=_int("BILLING_TRIAL_DAYS", 14),
+            billing_trial_plan=_env("BILLING_TRIAL_PLAN", "growth"),  # type: ignore[arg-type]
+            billing_grace_days=_float("BILLING_GRACE_DAYS", 7.0),
+            billing_sweep_seconds=_float("BILLING_SWEEP_SECONDS", 600.0),
+            billing_return_url=_env("BILLING_RETURN_URL"),
         )
+
+    @property
+    def billing_enabled(self) -> bool:
+        return bool(self.stripe_secret_key)
+
+    def price_for(self, plan_key: str) -> str | None:
+        return dict(self.stripe_prices).get(plan_key)
+
+    def plan_for_price(self, price_id: str | None) -> str | None:
+        return next((plan for plan, price in self.stripe_prices if price == price_id), None)
 
     def owner_url(self) -> str:
         if not self.database_url:
@@ -260,6 +300,12 @@ def _network_apps() -> tuple[tuple[str, str, str], ...]:
         if client_id and secret:
             apps.append((network, client_id, secret))
     return tuple(apps)
+
+
+def _stripe_prices() -> tuple[tuple[str, str], ...]:
+    from domain.billing.plans import PLAN_KEYS
+
+    return tuple((key, price) for key in PLAN_KEYS if (price := _env(f"STRIPE_PRICE_{key.upper()}")))
 
 
 def sandbox_app(network: str) -> tuple[str, str]:

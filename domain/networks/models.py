@@ -28,6 +28,8 @@ class SocialAccount(TenantMixin, Base):
     avatar_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     scopes: Mapped[list[str]] = mapped_column(ARRAY(String(200)), default=list)
     status: Mapped[str] = mapped_column(String(20), default="connected")
+    # Set when a plan change left it over the plan's limit: kept, but frozen (domain/billing/entitlements.py).
+    frozen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     access_token_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
     refresh_token_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
     token_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -1,0 +1,1 @@
+"""Billing: plans and their limits, the agency's subscription (Stripe), entitlements."""
