@@ -37,6 +37,14 @@ class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
     errors: list[FieldError] | None = None
     field: str | None = None
     agencies: list[dict[str, Any]] | None = None
+    # 402 problems (the plan or the billing state): which limit, the usage against it, what
+    # the current plan allows and the smallest plan that lifts it (None: none does).
+    limit: str | None = None
+    usage: int | None = None
+    allowed: int | None = None
+    plan: str | None = None
+    upgrade_to: str | None = None
+    billing_status: str | None = None
 
 
 # Litestar's own exceptions, by status, mapped to stable slugs.
@@ -47,6 +55,7 @@ _HTTP_SLUGS = {
     404: "not-found",
     405: "method-not-allowed",
     406: "not-acceptable",
+    402: "payment-required",
     409: "conflict",
     412: "precondition-failed",
     413: "payload-too-large",
@@ -166,6 +175,8 @@ def problems(*statuses: int) -> dict[int, ResponseSpec]:
     descriptions = {
         400: "Malformed request (for example invalid JSON or a bad Idempotency-Key)",
         401: "Missing, invalid or expired credentials",
+        402: ("The agency's plan or billing state does not allow this: `limit`, `usage`, `allowed`, `plan` and "
+              "`upgrade_to` say which limit, and the plan that lifts it"),
         403: "The credential's role or scopes do not allow this",
         404: "Not found (including objects of other agencies)",
         409: "Conflict with the current state",
