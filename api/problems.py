@@ -200,8 +200,9 @@ def problems(*statuses: int) -> dict[int, ResponseSpec]:
 # Private routes say so in the document; public ones (sign-in, health) carry no requirement.
 SECURED = [{"BearerAuth": []}]
 
-READ = (400, 401, 403, 404, 429)
-LIST = (400, 401, 403, 422, 429)
-WRITE = (400, 401, 403, 404, 409, 412, 413, 422, 429)
-CREATE = (400, 401, 403, 409, 413, 422, 429)
-DELETE = (400, 401, 403, 404, 409, 429)
+# 402 everywhere a credential is read: a key frozen by the plan (no API access) answers 402.
+READ = (400, 401, 402, 403, 404, 429)
+LIST = (400, 401, 402, 403, 422, 429)
+WRITE = (400, 401, 402, 403, 404, 409, 412, 413, 422, 429)
+CREATE = (400, 401, 402, 403, 409, 413, 422, 429)
+DELETE = (400, 401, 402, 403, 404, 409, 429)

@@ -54,7 +54,7 @@ class AuthController(Controller):
         "`agency_id`; without it the answer is a 409 `agency-choice-required` problem listing them.",
         status_code=200,
         opt=PUBLIC,
-        responses=problems(400, 401, 403, 409, 422, 429),
+        responses=problems(400, 401, 402, 403, 409, 422, 429),
     )
     async def sign_in(self, data: JSONBody[s.SignIn], session: NamedDependency[Any], state: State) -> s.TokenPair:
         return await _auth_service(session, state).sign_in(data)
@@ -65,7 +65,7 @@ class AuthController(Controller):
         summary="Trade a refresh token for new tokens (rotates it)",
         status_code=200,
         opt=PUBLIC,
-        responses=problems(400, 401, 422, 429),
+        responses=problems(400, 401, 402, 422, 429),
     )
     async def refresh(self, data: JSONBody[s.RefreshRequest], session: NamedDependency[Any], state: State) -> s.TokenPair:
         return await _auth_service(session, state).refresh(data.refresh_token)
@@ -88,7 +88,7 @@ class AuthController(Controller):
         status_code=200,
         **requires(Action.AGENCY_READ),
         security=SECURED,
-        responses=problems(400, 401, 403, 404, 422, 429),
+        responses=problems(400, 401, 402, 403, 404, 422, 429),
     )
     async def switch(self, data: JSONBody[s.SwitchAgency], ctx: NamedDependency[Context], state: State) -> s.TokenPair:
         return await _auth_service(ctx.session, state).switch(ctx.principal, data.agency_id)
@@ -105,7 +105,7 @@ class InvitationAcceptController(Controller):
         summary="Accept an invitation (creates the account if needed)",
         status_code=HTTP_201_CREATED,
         opt=PUBLIC,
-        responses=problems(400, 401, 409, 410, 413, 422, 429),
+        responses=problems(400, 401, 402, 409, 410, 413, 422, 429),
     )
     async def accept(
         self, data: JSONBody[s.AcceptInvitation], session: NamedDependency[Any], state: State, request: Request[Any, Any, Any]

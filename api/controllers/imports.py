@@ -76,7 +76,7 @@ class ImportController(Controller):
     @get("/imports/template.csv", operation_id="getImportTemplate", summary="The CSV template for imports",
          media_type="text/csv", responses={200: ResponseSpec(data_container=str, media_type="text/csv",
                                                              description="The template", generate_examples=False),
-                                           **problems(400, 401, 403, 429)}, **_TEMPLATE_ACCESS)
+                                           **problems(400, 401, 402, 403, 429)}, **_TEMPLATE_ACCESS)
     async def template(self) -> Response[str]:
         return Response(rules.template_csv(), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": 'attachment; filename="chorus-import-template.csv"'})

@@ -40,6 +40,6 @@ class NotificationController(Controller):
         return await NotificationService(ctx).read(notification_id)
 
     @post("/read-all", operation_id="markAllNotificationsRead", summary="Mark all your notifications read",
-          **requires(Action.NOTIFICATIONS_READ, _PEOPLE_ONLY), responses=problems(400, 401, 403, 429), status_code=200)
+          **requires(Action.NOTIFICATIONS_READ, _PEOPLE_ONLY), responses=problems(400, 401, 402, 403, 429), status_code=200)
     async def mark_all_read(self, ctx: NamedDependency[Context]) -> ReadAllOut:
         return await NotificationService(ctx).read_all()

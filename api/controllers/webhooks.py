@@ -31,7 +31,7 @@ class WebhookController(Controller):
     security = SECURED
 
     @get("/webhook-event-types", operation_id="listWebhookEventTypes", summary="The events an endpoint may receive",
-         **requires(Action.WEBHOOKS_READ), responses=problems(400, 401, 403, 429))
+         **requires(Action.WEBHOOKS_READ), responses=problems(400, 401, 402, 403, 429))
     async def event_types(self, ctx: NamedDependency[Context]) -> s.WebhookEventCatalog:
         ctx.require(Action.WEBHOOKS_READ)
         return catalog()

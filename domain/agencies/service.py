@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from domain.agencies import schemas as s
 from domain.agencies.models import Agency, ApiKey, AuditEvent, AuthSession, Invitation, Membership, User
 from domain.agencies.rules import SCOPES, Action, Principal, Role, can_assign_role, slugify
+from domain.billing import entitlements
+from domain.billing.plans import Limit
 from domain.brands.models import Brand
 from domain.core.clock import now
 from domain.core.context import Context
@@ -178,6 +180,9 @@ class AuthService:
             or invitation.expires_at <= now()
         ):
             raise InvitationInvalidError()
+        # The invitation already holds a seat; it fails only if the agency is over its
+        # plan's seats by now (a downgrade).
+        await entitlements.check(self.session, token.agency_id, Limit.SEATS, adding=0)
         user = await self._user_by_email(invitation.email)
         if user is None:
             if not data.name:
@@ -213,6 +218,8 @@ class AuthService:
     async def _issue(
         self, user: User, agency_id: UUID, membership: Membership, family_id: UUID | None = None
     ) -> s.TokenPair:
+        if membership.frozen_at is not None:
+            raise entitlements.frozen_member_error()
         refresh = OpaqueToken.new(REFRESH_PREFIX, agency_id)
         auth_session = AuthSession(
             id=uuid7(),
@@ -315,6 +322,8 @@ async def principal_for(
     moment = now()
     if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= moment):
         return None, False
+    if getattr(row, "frozen_at", None) is not None:
+        raise entitlements.frozen_api_key_error()
     wrote = False
     if row.last_used_at is None or moment - row.last_used_at > timedelta(minutes=1):
         # Throttled so a busy integration does not write on every read.
@@ -426,6 +435,8 @@ class AgencyService:
             check_time_zone(changes["time_zone"])
         if "branding" in changes:
             changes["branding"] = msgspec.to_builtins(changes["branding"])
+            if any(v is not None for v in (changes["branding"] or {}).values()):
+                await entitlements.check(self.session, self.ctx.agency_id, Limit.WHITE_LABEL)
         try:
             async with self.session.begin_nested():
                 for key, value in changes.items():
@@ -491,6 +502,8 @@ class AgencyService:
             .values(revoked_at=now())
         )
         await self.ctx.audit("member.removed", "membership", membership.id, {"user_id": str(membership.user_id)})
+        await self.session.flush()
+        await entitlements.thaw_after_freeing(self.session, self.ctx.agency_id)
 
     # -- invitations
 
@@ -512,6 +525,7 @@ class AgencyService:
             .where(Invitation.agency_id == self.ctx.agency_id, Invitation.email == email, Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None))
             .values(revoked_at=now())
         )
+        await entitlements.check(self.session, self.ctx.agency_id, Limit.SEATS)
         token = OpaqueToken.new(INVITATION_PREFIX, self.ctx.agency_id)
         invitation = Invitation(
             agency_id=self.ctx.agency_id,
@@ -559,6 +573,8 @@ class AgencyService:
         if invitation.revoked_at is None and invitation.accepted_at is None:
             invitation.revoked_at = now()
             await self.ctx.audit("invitation.revoked", "invitation", invitation.id, {})
+            await self.session.flush()
+            await entitlements.thaw_after_freeing(self.session, self.ctx.agency_id)
 
     # -- API keys
 
@@ -569,6 +585,7 @@ class AgencyService:
             raise ValidationFailedError.field("scopes", f"Unknown scopes: {', '.join(unknown)}; known: {', '.join(sorted(SCOPES))}")
         if data.expires_at is not None and data.expires_at <= now():
             raise ValidationFailedError.field("expires_at", "The expiry must be in the future")
+        await entitlements.check(self.session, self.ctx.agency_id, Limit.API_ACCESS)
         token = OpaqueToken.new(API_KEY_PREFIX, self.ctx.agency_id)
         key = ApiKey(
             agency_id=self.ctx.agency_id,

@@ -28,6 +28,8 @@ from domain.agencies.rules import Action
 from domain.approvals import share_schemas as s
 from domain.approvals.models import ApprovalDecision, ApprovalRequest, PostComment, ShareLink, ShareReviewer
 from domain.approvals.rules import Decision, RequestStatus, StepKind
+from domain.billing import entitlements
+from domain.billing.plans import Limit
 from domain.brands.models import Brand
 from domain.calendar import rules as calendar_rules
 from domain.content.models import Post, PostVariant, PostVariantMedia
@@ -180,6 +182,8 @@ class ShareLinkService:
                 raise ValidationFailedError.field("range.to", "`to` is before `from`")
             if (end - start).days + 1 > s.MAX_RANGE_DAYS:
                 raise ValidationFailedError.field("range", f"At most {s.MAX_RANGE_DAYS} days")
+        await entitlements.require_not_frozen(self.ctx.session, self.ctx.agency_id, brand_ids=[brand.id])
+        await entitlements.check(self.ctx.session, self.ctx.agency_id, Limit.SHARE_LINKS)
         token = OpaqueToken.new(SHARE_PREFIX, self.ctx.agency_id)
         link = ShareLink(agency_id=self.ctx.agency_id, brand_id=brand.id, token_hash=token.hashed,
                          label=data.label.strip(), permission=data.permission.value, post_ids=post_ids,
@@ -235,6 +239,8 @@ class ShareLinkService:
         if link.revoked_at is None:
             link.revoked_at = now()
             await self.ctx.audit("share_link.revoked", "share_link", link.id, {"brand_id": link.brand_id})
+            await self.ctx.session.flush()
+            await entitlements.thaw_after_freeing(self.ctx.session, self.ctx.agency_id)
 
     async def _brand(self, brand_id: UUID) -> Brand:
         brand = await self.ctx.session.scalar(self.ctx.select(Brand).where(Brand.id == brand_id))
@@ -269,7 +275,8 @@ class SharedService:
         if link is None:
             raise NotFoundError("This link is not valid")
         moment = now()
-        if link_state(link, moment) != "active":
+        # A link frozen by the plan answers like an inactive one: nothing about billing leaks.
+        if link_state(link, moment) != "active" or link.frozen_at is not None:
             raise ShareLinkGoneError()
         if link.last_used_at is None or moment - link.last_used_at > STAMP_EVERY:
             await self.ctx.session.execute(update(ShareLink).where(
@@ -401,7 +408,9 @@ class SharedService:
                                           parent_id=c.parent_id, variant_id=c.variant_id)
                           for c in comments if c.post_id == post.id]))
         return s.SharedView(
-            brand_name=brand.name, time_zone=brand.time_zone, branding=branding_of(agency),
+            brand_name=brand.name, time_zone=brand.time_zone,
+            branding=branding_of(agency, white_label=(await entitlements.load(self.ctx.session, self.ctx.agency_id))
+                                 .plan.white_label),
             permission=s.SharePermission(link.permission), expires_at=link.expires_at,
             range_from=link.range_start, range_to=link.range_end, posts=shared_posts,
             calendar=month_grid(link.range_start, link.range_end, shared_posts)
@@ -441,9 +450,10 @@ def _variant_out(variant: PostVariant, account: SocialAccount | None, media: lis
         media=media)
 
 
-def branding_of(agency: Agency | None) -> s.SharedBranding:
-    """The agency's look. A logo makes the page white-labelled: no mention of Chorus."""
-    raw = (agency.branding if agency else None) or {}
+def branding_of(agency: Agency | None, *, white_label: bool = True) -> s.SharedBranding:
+    """The agency's look. A logo makes the page white-labelled: no mention of Chorus. On a
+    plan without white-label (`white_label=False`) the page keeps Chorus's own look."""
+    raw = ((agency.branding if agency else None) or {}) if white_label else {}
     logo = raw.get("logo_url") if isinstance(raw.get("logo_url"), str) else None
     primary, secondary = raw.get("primary_color"), raw.get("secondary_color")
     return s.SharedBranding(

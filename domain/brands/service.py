@@ -20,6 +20,8 @@ from domain.core.context import Context
 from domain.core.errors import ConflictError, NotFoundError, PermissionDeniedError, SlugTakenError, ValidationFailedError
 from domain.core.pagination import Page, PageRequest, paginate, resolve_sort
 from domain.agencies.service import check_time_zone, check_version
+from domain.billing import entitlements
+from domain.billing.plans import Limit
 
 BRAND_SORTS = {"name": (Brand.name, Brand.id), "created_at": (Brand.created_at, Brand.id)}
 CAMPAIGN_SORTS = {
@@ -134,6 +136,7 @@ class BrandService:
         if self.ctx.principal.brand_ids is not None:
             raise PermissionDeniedError("Members limited to some brands cannot add brands")
         check_time_zone(data.time_zone)
+        await entitlements.check(self.session, self.ctx.agency_id, Limit.BRANDS)
         brand = Brand(
             agency_id=self.ctx.agency_id,
             name=data.name,
@@ -155,8 +158,13 @@ class BrandService:
         }
         if "time_zone" in changes:
             check_time_zone(changes["time_zone"])
+        archiving = False
         if "status" in changes:
             changes["status"] = changes["status"].value
+            if changes["status"] != brand.status:
+                archiving = changes["status"] == BrandStatus.ARCHIVED.value
+                if not archiving:  # un-archiving takes a brand slot again
+                    await entitlements.check(self.session, self.ctx.agency_id, Limit.BRANDS)
         values = dict(changes)
         if data.profile is not msgspec.UNSET:
             patch = {k: v for k, v in msgspec.structs.asdict(data.profile).items() if v is not msgspec.UNSET}
@@ -166,6 +174,8 @@ class BrandService:
         brand_id = brand.id
         await self._save_unique(brand, values.get("slug", brand.slug), values)
         await self.ctx.audit("brand.updated", "brand", brand_id, changes)
+        if archiving:  # a slot is free: a brand frozen by the plan may thaw
+            await entitlements.thaw_after_freeing(self.session, self.ctx.agency_id)
         return brand
 
     async def _save_unique(self, brand: Brand, slug: str, values: dict[str, Any] | None = None) -> None:
