@@ -35,6 +35,7 @@ from api.controllers.posts import PostController
 from api.controllers.publishing import PublishingController
 from api.controllers.share_links import ShareLinkController
 from api.controllers.webhooks import WebhookController
+from api.controllers.billing import BillingController, StripeWebhookController
 from api.controllers.social_accounts import NetworkAppController, OAuthCallbackController, SocialAccountController
 from api.middleware import IdempotencyMiddleware, NulCharacterMiddleware, RequestContextMiddleware
 from api.pages.share import SHARE_HANDLERS, TEMPLATES, too_many_requests
@@ -66,6 +67,8 @@ TAGS = [
     Tag(name="Briefs", description="What the designer or video maker should make, and the media they deliver"),
     Tag(name="Share links", description="Links for clients to see posts or a calendar and comment or approve, "
         "without an account; the same data as JSON for agencies' own portals"),
+    Tag(name="Billing", description="The plan, its limits and usage, the Stripe subscription (Checkout, Customer "
+        "Portal, plan changes, cancelling) and Stripe's webhook"),
     Tag(name="Health", description="Liveness and readiness"),
 ]
 
@@ -164,6 +167,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                exception_handlers={TooManyRequestsException: too_many_requests}),
         NotificationController,
         WebhookController,
+        BillingController,
+        StripeWebhookController,
         healthz,
         readyz,
     ]

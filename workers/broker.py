@@ -37,7 +37,8 @@ from domain.core.settings import Settings
 log = logging.getLogger("chorus.workers")
 
 # The modules whose import declares actors (one per context).
-ACTOR_MODULES = ("workers.notifications", "workers.approvals", "workers.webhooks", "workers.tokens", "workers.publishing")
+ACTOR_MODULES = ("workers.notifications", "workers.approvals", "workers.webhooks", "workers.tokens", "workers.publishing",
+                 "workers.billing")
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ def _auth_service(session: NamedDependency[Any], state: State) -> AuthService:
         passwords=state.passwords,
         tokens=state.tokens,
         refresh_ttl=settings.refresh_token_ttl_seconds,
+        billing=settings if settings.billing_enabled else None,
     )
 
 

@@ -39,6 +39,9 @@ class Action(StrEnum):
     # Outbound webhook endpoints, their deliveries (read) and managing them (write, replay).
     WEBHOOKS_READ = "webhooks:read"
     WEBHOOKS_MANAGE = "webhooks:manage"
+    # The plan, its usage and invoices (read); checkout, plan changes, cancelling (owners only).
+    BILLING_READ = "billing:read"
+    BILLING_MANAGE = "billing:manage"
 
 
 _READ_ONLY = frozenset(
@@ -48,7 +51,7 @@ _READ_ONLY = frozenset(
 
 PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.OWNER: frozenset(Action),
-    Role.ADMIN: frozenset(Action),
+    Role.ADMIN: frozenset(Action) - {Action.BILLING_MANAGE},
     Role.MANAGER: _READ_ONLY | {Action.WEBHOOKS_READ, Action.BRANDS_WRITE, Action.CAMPAIGNS_WRITE, Action.AUDIT_READ, Action.ACCOUNTS_WRITE,
                                 Action.POSTS_WRITE, Action.MEDIA_WRITE, Action.SCHEDULE_WRITE},
     Role.EDITOR: _READ_ONLY | {Action.CAMPAIGNS_WRITE, Action.POSTS_WRITE, Action.MEDIA_WRITE},
@@ -77,6 +80,8 @@ ACTION_SCOPES: dict[Action, str | None] = {
     Action.NOTIFICATIONS_READ: None,
     Action.WEBHOOKS_READ: "webhooks:read",
     Action.WEBHOOKS_MANAGE: "webhooks:write",
+    Action.BILLING_READ: "billing:read",
+    Action.BILLING_MANAGE: None,
 }
 
 SCOPES: frozenset[str] = frozenset(s for s in ACTION_SCOPES.values() if s)

@@ -70,6 +70,8 @@ class AuthService:
     passwords: Passwords
     tokens: AccessTokens
     refresh_ttl: int
+    # With Stripe configured, a new agency gets a billing account (its trial) at sign-up.
+    billing: Any = None
 
     async def sign_up(
         self, data: s.SignUp, request_id: str | None = None, agency_id: UUID | None = None
@@ -91,6 +93,10 @@ class AuthService:
         membership = Membership(agency_id=agency_id, user_id=user.id, role=Role.OWNER.value, brand_ids=None)
         self.session.add(membership)
         await self.session.flush()
+        if self.billing is not None:
+            from domain.billing.service import open_account
+
+            await open_account(self.session, agency_id, self.billing)
         principal = Principal(agency_id=agency_id, user_id=user.id, role=Role.OWNER, label=email)
         await Context(principal, session=self.session, request_id=request_id).audit("agency.created", "agency", agency_id, {"name": agency.name})
         return await self._issue(user, agency_id, membership)

@@ -2,7 +2,8 @@
 unique by Stripe's event id), `frozen_at` on what a plan's limits can freeze (brands,
 social accounts, memberships, API keys, share links), and two SECURITY DEFINER functions
 that return ids only: the agency of a Stripe customer (webhook events name customers) and
-the agencies whose trial or grace period has run out (the billing sweep).
+the agencies whose trial ends within three days or has ended, or whose payment is past due,
+and which are not read-only yet (the billing sweep).
 
 Revision ID: 0017
 Revises: 0016
@@ -112,7 +113,7 @@ def upgrade() -> None:
         AS $$
             SELECT agency_id FROM billing_accounts
             WHERE read_only_since IS NULL AND (
-                (status = 'trialing' AND stripe_subscription_id IS NULL AND trial_ends_at <= p_at)
+                (status = 'trialing' AND stripe_subscription_id IS NULL AND trial_ends_at <= p_at + interval '3 days')
                 OR (status IN ('past_due', 'unpaid') AND grace_ends_at IS NOT NULL)
             )
         $$
