@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -63,10 +64,14 @@ def verify(payload: bytes, signature: str | None, settings: Settings) -> dict[st
     if not settings.stripe_webhook_secret:
         raise NotFoundError("Billing is off on this installation: there is no Stripe webhook here")
     try:
-        stripe.WebhookSignature.verify_header(payload.decode("utf-8", "replace"), signature or "",
+        stripe.WebhookSignature.verify_header(payload, signature or "",
                                               settings.stripe_webhook_secret, SIGNATURE_TOLERANCE_SECONDS)
     except stripe.SignatureVerificationError as exc:
         raise WebhookSignatureError(str(exc.user_message or exc)) from None
+    # The SDK bounds only the age; a timestamp far ahead is as suspect as a stale one.
+    stamp = next((part[2:] for part in (signature or "").split(",") if part.startswith("t=")), "")
+    if not stamp.isdigit() or int(stamp) > time.time() + SIGNATURE_TOLERANCE_SECONDS:
+        raise WebhookSignatureError("The signature's timestamp is in the future")
     try:
         event = json.loads(payload)
     except ValueError:
