@@ -15,19 +15,13 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from api.sandbox.app import create_sandbox_app
-from domain.core.db import create_engine
 from domain.networks.adapters.base import Network
 from tests import media_files as mf
 from tests.loopback import serve
 from tests.workers.conftest import eventually
-from tests.workers.test_publishing import _attempts, _due_post, _link, _publish_calls, _sandbox, _sweep, _variants, _who
-
-
-@pytest.fixture(scope="module")
-def sandbox():
-    with serve(create_sandbox_app()) as base:
-        yield base
+from tests.workers.test_publishing import (  # noqa: F401 - fixtures
+    _attempts, _due_post, _link, _publish_calls, _sandbox, _sweep, _variants, _who, app_role_engine, pub_worker, sandbox,
+)
 
 
 @pytest.fixture
@@ -39,27 +33,11 @@ def chorus(settings):
         yield base
 
 
+# test_publishing's sandbox, worker and app-role engine, with these settings (media links on `chorus`).
 @pytest.fixture
 def pub_settings(settings, sandbox, chorus):
     return dataclasses.replace(settings, worker_threads=2, network_sandbox_url=sandbox, network_timeout_seconds=1.0,
                                network_apps=(), api_base_url=chorus)
-
-
-@pytest.fixture
-def pub_worker(pub_settings):
-    from workers.broker import InProcessWorker
-
-    running = InProcessWorker(pub_settings, threads=2)
-    running.start()
-    yield running
-    running.stop(timeout_ms=5_000)
-
-
-@pytest.fixture
-async def app_role_engine(pub_settings):
-    engine = create_engine(pub_settings.app_url(), pool_size=1)
-    yield engine
-    await engine.dispose()
 
 
 JPEG = mf.image("JPEG", (1080, 1080))
