@@ -1,6 +1,7 @@
 """The agency's billing account (one row per agency, under RLS) and the Stripe events
-received (global: an event names a Stripe customer, not one of our tenants, until it is
-handled; the unique event id makes a redelivery a no-op)."""
+received (an event names a Stripe customer, not one of our tenants: it belongs to no agency
+until a worker has handled it, then to that agency only, under RLS; the unique event id
+makes a redelivery a no-op)."""
 
 from __future__ import annotations
 

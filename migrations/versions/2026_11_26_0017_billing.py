@@ -91,6 +91,13 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_stripe_events_agency_id"), "stripe_events", ["agency_id"], unique=False)
     op.execute(f"GRANT SELECT, INSERT, UPDATE ON stripe_events TO {APP_ROLE}")
+    # An event belongs to no agency until a worker has handled it (then to that agency only).
+    op.execute("ALTER TABLE stripe_events ENABLE ROW LEVEL SECURITY")
+    op.execute("ALTER TABLE stripe_events FORCE ROW LEVEL SECURITY")
+    op.execute(
+        f"CREATE POLICY tenant_isolation ON stripe_events USING (agency_id IS NULL OR agency_id = {TENANT}) "
+        f"WITH CHECK (agency_id IS NULL OR agency_id = {TENANT})"
+    )
 
     for table in FROZEN_TABLES:
         op.add_column(table, sa.Column("frozen_at", sa.DateTime(timezone=True), nullable=True))
@@ -129,6 +136,7 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION IF EXISTS chorus_agency_for_stripe_customer(text)")
     for table in FROZEN_TABLES:
         op.drop_column(table, "frozen_at")
+    op.execute("DROP POLICY IF EXISTS tenant_isolation ON stripe_events")
     op.drop_index(op.f("ix_stripe_events_agency_id"), table_name="stripe_events")
     op.drop_table("stripe_events")
     op.execute("DROP POLICY IF EXISTS billing_lookup ON billing_accounts")
