@@ -80,7 +80,15 @@ class StripeDouble:
     """The double. One instance is one Stripe account (test mode)."""
 
     def __init__(self, *, api_version: str | None = None, webhook_url: str | None = None,
-                 webhook_secret: str | None = None, delivery_timeout: float = 5.0) -> None:
+                 webhook_secret: str | None = None, delivery_timeout: float = 5.0,
+                 retry_days: tuple[int, ...] = (3, 5, 7), after_final_failure: str = "canceled") -> None:
+        """retry_days: automatic payment retries of a failed invoice, in days after the previous attempt
+        (Stripe's custom retry schedule); after_final_failure: what the subscription becomes when the
+        last retry fails: "canceled", "unpaid" or "past_due" (left as is)."""
+        if after_final_failure not in ("canceled", "unpaid", "past_due"):
+            raise ValueError("after_final_failure must be canceled | unpaid | past_due")
+        self.retry_days = tuple(retry_days)
+        self.after_final_failure = after_final_failure
         self.api_version = api_version or stripe.api_version
         self.base_url = "http://127.0.0.1"
         self.webhook_url = webhook_url
@@ -147,7 +155,26 @@ class StripeDouble:
             for c in cands:
                 if c[0] <= upto and (best is None or c[:2] < best[:2]):
                     best = c
+        for inv in self._store["invoice"].values():
+            at = inv["next_payment_attempt"]
+            if inv["status"] == "open" and at is not None and at <= upto and (best is None or (at, 3) < best[:2]):
+                best = (at, 3, lambda i=inv: self._retry(i))
         return best
+
+    def _retry(self, inv: dict[str, Any]) -> None:
+        """An automatic retry of a failed invoice; after the last one the subscription ends its dunning."""
+        self._pay(inv, raise_on_fail=False)
+        if inv["status"] == "paid" or inv["next_payment_attempt"] is not None:
+            return
+        sub = self._store["subscription"].get(inv["subscription"] or "")
+        if sub is None or sub["status"] != "past_due" or sub["latest_invoice"] != inv["id"]:
+            return
+        if self.after_final_failure == "canceled":
+            self._end_subscription(sub, self.now(), reason="payment_failed")
+        elif self.after_final_failure == "unpaid":
+            before = copy.deepcopy(sub)
+            sub["status"] = "unpaid"
+            self._updated(sub, before)
 
     def _run_due(self, upto: int) -> None:
         saved = self._at
@@ -253,6 +280,13 @@ class StripeDouble:
         payload, headers = self.signed(event, secret)
         return httpx.post(url or self.webhook_url, content=payload, headers=headers,
                           timeout=timeout or self.delivery_timeout)
+
+    async def deliver_async(self, event: dict[str, Any], url: str | None = None, secret: str | None = None,
+                            timeout: float | None = None) -> httpx.Response:
+        """deliver() for async tests (does not block the event loop)."""
+        payload, headers = self.signed(event, secret)
+        async with httpx.AsyncClient(timeout=timeout or self.delivery_timeout) as http:
+            return await http.post(url or self.webhook_url, content=payload, headers=headers)
 
     def _enqueue_delivery(self, event: dict[str, Any]) -> None:
         if self._outbox is None:
@@ -375,6 +409,23 @@ class StripeDouble:
                 out.append(copy.deepcopy(r))
             return out
 
+    def add_price(self, price_id: str, unit_amount: int, *, interval: str = "month", interval_count: int = 1,
+                  currency: str = "usd", product: str | None = None, product_name: str | None = None,
+                  lookup_key: str | None = None, metadata: dict[str, str] | None = None) -> dict[str, Any]:
+        """A recurring price with a chosen id (the API cannot choose price ids; settings often name them).
+
+        Makes the product too (id `product` or `prod_<price id>`) unless it exists. Returns the price."""
+        with self._lock:
+            if price_id in self._store["price"]:
+                raise ValueError(f"price {price_id} exists")
+            prod_id = product or f"prod_{price_id.removeprefix('price_')}"
+            if prod_id not in self._store["product"]:
+                self._new_product({"id": prod_id, "name": product_name or price_id})
+            price = self._new_price({"product": prod_id, "currency": currency, "unit_amount": str(unit_amount),
+                                     "recurring": {"interval": interval, "interval_count": str(interval_count)},
+                                     "lookup_key": lookup_key, "metadata": metadata or {}}, price_id=price_id)
+            return copy.deepcopy(price)
+
     def get(self, ident: str) -> dict[str, Any]:
         """Any stored object by id, as the API would return it (for assertions)."""
         with self._lock:
@@ -421,7 +472,7 @@ class StripeDouble:
         self._emit("product.created", prod)
         return prod
 
-    def _new_price(self, p: dict[str, Any]) -> dict[str, Any]:
+    def _new_price(self, p: dict[str, Any], price_id: str | None = None) -> dict[str, Any]:
         if p.get("currency") in (None, ""):
             raise invalid("Missing required param: currency.", "currency", "parameter_missing")
         amount = as_int(p, "unit_amount")
@@ -451,7 +502,7 @@ class StripeDouble:
                          "trial_period_days": as_int(rec, "trial_period_days")}
         else:
             recurring = None
-        price.update(id=new_id("price_"), created=self.now(), currency=str(p["currency"]).lower(),
+        price.update(id=price_id or new_id("price_"), created=self.now(), currency=str(p["currency"]).lower(),
                      product=product["id"], unit_amount=amount, unit_amount_decimal=str(amount),
                      recurring=recurring, type="recurring" if recurring else "one_time", lookup_key=lookup_key,
                      nickname=p.get("nickname") or None, metadata={}, active=as_bool(p, "active", True),
@@ -622,11 +673,13 @@ class StripeDouble:
             inv["status_transitions"]["paid_at"] = now
             self._emit("invoice.paid", inv, None)
             self._emit("invoice.payment_succeeded", inv, None)
-            if sub and sub["status"] in ("past_due", "unpaid", "incomplete") and not self._open_invoices(sub["id"]):
+            if sub and sub["status"] in ("past_due", "unpaid", "incomplete") and sub["latest_invoice"] == inv["id"]:
                 sub["status"] = "active"
                 self._updated(sub, before)
             return inv
-        inv.update(attempted=True, attempt_count=inv["attempt_count"] + 1, next_payment_attempt=now + 3 * DAY)
+        attempts = inv["attempt_count"] + 1
+        retry = self.retry_days[attempts - 1] if attempts - 1 < len(self.retry_days) else None
+        inv.update(attempted=True, attempt_count=attempts, next_payment_attempt=now + retry * DAY if retry else None)
         if behaviour == "fail":
             inv["last_finalization_error"] = None
             self._emit("invoice.payment_failed", inv)
@@ -644,9 +697,6 @@ class StripeDouble:
                               decline_code="authentication_required")
         return inv
 
-    def _open_invoices(self, sub_id: str) -> list[dict[str, Any]]:
-        return [i for i in self._store["invoice"].values() if i["subscription"] == sub_id and i["status"] == "open"]
-
     def _trial_will_end(self, sub: dict[str, Any]) -> None:
         self._trial_will_end_sent.add((sub["id"], sub["trial_end"]))
         self._emit("customer.subscription.trial_will_end", sub)
@@ -655,6 +705,9 @@ class StripeDouble:
         sub.update(status="canceled", ended_at=at, canceled_at=sub["canceled_at"] or at)
         sub["cancellation_details"] = dict(sub["cancellation_details"] or {}, reason=reason)
         self._pending.pop(sub["id"], None)
+        for inv in self._store["invoice"].values():
+            if inv["subscription"] == sub["id"] and inv["status"] == "open":
+                inv["next_payment_attempt"] = None
         self._emit("customer.subscription.deleted", sub)
 
     def _period_end(self, sub: dict[str, Any], end: int) -> None:
@@ -699,6 +752,30 @@ class StripeDouble:
                                         f"{self._product_name(new_price)} after {when}", at, end, proration=True,
                                         quantity=new_qty, price=new_price))
         return lines
+
+    def _change_lines(self, work: dict[str, Any], changes: list[Any], pb: str, at: int
+                      ) -> tuple[list[dict[str, Any]], bool]:
+        """(lines, invoice now?) for item changes already applied to `work`.
+
+        Same billing interval: prorations (none with proration_behavior=none), invoiced now only with
+        always_invoice. A changed interval (monthly -> yearly) resets the billing cycle to `at` and is
+        invoiced at once: credit for the unused old time (unless none) plus the new full period."""
+        def key(price: dict[str, Any]) -> tuple[str, int]:
+            return price["recurring"]["interval"], price["recurring"]["interval_count"]
+
+        interval_changed = any(old is not None and new is not None and key(old) != key(new)
+                               for _, old, _, new, _ in changes)
+        if not interval_changed or work["status"] == "trialing":
+            lines = self._prorate(work, changes, at) if pb != "none" else []
+            return lines, pb == "always_invoice"
+        credits = self._prorate(work, [(i, o, oq, None, 0) for i, o, oq, _, _ in changes if o is not None], at) \
+            if pb != "none" else []
+        rec = work["items"]["data"][0]["price"]["recurring"]
+        new_end = add_interval(at, rec["interval"], rec["interval_count"])
+        for item in work["items"]["data"]:
+            item["current_period_start"], item["current_period_end"] = at, new_end
+        work["billing_cycle_anchor"] = at
+        return credits + self._cycle_lines(work, at, new_end), True
 
     def _apply_items(self, sub: dict[str, Any], items_param: Any, at: int, param: str = "items"
                      ) -> list[tuple[dict[str, Any], dict[str, Any] | None, int, dict[str, Any] | None, int]]:
@@ -760,8 +837,8 @@ class StripeDouble:
         before = copy.deepcopy(sub)
         work = copy.deepcopy(sub)
         changes = self._apply_items(work, items_param, at, param) if items_param is not None else []
-        lines = self._prorate(work, changes, at) if pb != "none" else []
-        if pb == "always_invoice" and lines and payment_behavior == "error_if_incomplete":
+        lines, invoice_now = self._change_lines(work, changes, pb, at)
+        if invoice_now and lines and payment_behavior == "error_if_incomplete":
             due = sum(ln["amount"] for ln in lines) + sum(ln["amount"] for ln in self._pending.get(sub["id"], []))
             if due > 0 and self._payment.get(sub["customer"], "succeed") != "succeed":
                 raise StripeError(402, "card_error", "Your card was declined.", code="card_declined",
@@ -809,7 +886,7 @@ class StripeDouble:
                     item["current_period_end"] = te
         invoice = None
         if lines:
-            if pb == "always_invoice":
+            if invoice_now:
                 invoice = self._new_invoice(sub["customer"], sub, lines + self._pending.pop(sub["id"], []),
                                             "subscription_update", (at, at))
                 sub["latest_invoice"] = invoice["id"]
@@ -874,9 +951,9 @@ class StripeDouble:
         work = copy.deepcopy(sub)
         changes = self._apply_items(work, details["items"], at, "subscription_details[items]") \
             if details.get("items") is not None else []
-        lines = self._prorate(work, changes, at) if pb != "none" else []
+        lines, invoice_now = self._change_lines(work, changes, pb, at)
         pending = copy.deepcopy(self._pending.get(sub["id"], []))
-        if pb == "always_invoice":
+        if invoice_now:
             return self._new_invoice(sub["customer"], work, lines + pending, "subscription_update", (at, at),
                                      preview=True)
         start, end = self._period(work)
@@ -909,6 +986,9 @@ class StripeDouble:
             ("GET", r"/v1/checkout/sessions", self._h_checkout_list),
             ("GET", r"/v1/checkout/sessions/(?P<id>[^/]+)", lambda p, id: self._get("checkout.session", id)),
             ("POST", r"/v1/checkout/sessions/(?P<id>[^/]+)/expire", self._h_checkout_expire),
+            ("GET", r"/v1/checkout/sessions/(?P<id>[^/]+)/line_items",
+             lambda p, id: self._list(list(reversed(self._session_line_items(id)["data"])),
+                                      f"/v1/checkout/sessions/{id}/line_items", p)),
             ("POST", r"/v1/billing_portal/sessions", self._h_portal_create),
             ("GET", r"/v1/subscriptions", self._h_subscription_list),
             ("GET", r"/v1/subscriptions/(?P<id>[^/]+)", lambda p, id: self._get("subscription", id)),
@@ -1118,6 +1198,19 @@ class StripeDouble:
                 objs = [o for o in objs if o[k] == p[k]]
         return self._list(objs, "/v1/checkout/sessions", p)
 
+    def _session_line_items(self, sid: str) -> dict[str, Any]:
+        session = self._get("checkout.session", sid)
+        data = []
+        for n, li in enumerate(self._session_input[sid]["line_items"]):
+            price = self._store["price"][li["price"]]
+            qty = int(li.get("quantity") or 1)
+            data.append({"id": f"li_{session['id'][8:22]}{n}", "object": "item", "amount_discount": 0,
+                         "amount_subtotal": price["unit_amount"] * qty, "amount_tax": 0,
+                         "amount_total": price["unit_amount"] * qty, "currency": price["currency"],
+                         "description": self._product_name(price), "price": copy.deepcopy(price), "quantity": qty})
+        return {"object": "list", "data": data, "has_more": False,
+                "url": f"/v1/checkout/sessions/{sid}/line_items"}
+
     def _h_checkout_expire(self, p: dict[str, Any], id: str) -> dict[str, Any]:
         s = self._get("checkout.session", id)
         if s["status"] != "open":
@@ -1235,6 +1328,10 @@ class StripeDouble:
         if not isinstance(obj, dict) or not path:
             return obj
         key, rest = path[0], path[1:]
+        if key == "line_items" and obj.get("object") == "checkout.session":
+            obj[key] = self._expand(self._session_line_items(obj["id"]), rest, full) if rest else \
+                self._session_line_items(obj["id"])
+            return obj
         if key not in obj:
             raise invalid(f"This property cannot be expanded ({full}).", "expand", None)
         value = obj[key]
@@ -1374,7 +1471,7 @@ class StripeDouble:
                             "headers": [(b"content-length", str(len(data) + 100).encode())]})
                 raise ConnectionAbortedError("fault injected by the Stripe double: connection dropped")
         elif path.startswith("/_double/"):
-            status, out, data = self._control_http(method, path, query, body)
+            status, out, data = self._control_http(method, path, query, body, headers)
         elif re.match(r"^/(checkout|portal|invoice)/[^/]+$", path) and method == "GET":
             status, out, data = self._page(path)
         else:
@@ -1395,8 +1492,8 @@ class StripeDouble:
                       '<button type="submit">Subscribe</button></form>' if obj["status"] == "open" else
                       f'<p>Session {obj["status"]}.</p>')
             html = (f"<!doctype html><title>Checkout</title><h1>Checkout (Stripe double)</h1>"
-                    f"<p id=status>{obj['status']}</p>{action}"
-                    f"<p><a id=success href=\"{obj['success_url'] or ''}\">Back</a></p>")
+                    f"<p id=status>{obj['status']}</p><p id=amount>{obj['amount_total']}</p>{action}"
+                    f"<p><a id=cancel href=\"{obj['cancel_url'] or ''}\">Cancel</a></p>")
         elif kind == "portal":
             html = (f"<!doctype html><title>Billing portal</title><h1>Billing portal (Stripe double)</h1>"
                     f"<p id=customer>{obj['customer']}</p><a id=return href=\"{obj['return_url'] or ''}\">Return</a>")
@@ -1405,7 +1502,14 @@ class StripeDouble:
                     f"<p id=status>{obj['status']}</p><p id=amount>{obj['amount_due']}</p>")
         return 200, {"Content-Type": "text/html; charset=utf-8"}, html.encode()
 
-    def _control_http(self, method: str, path: str, query: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+    @staticmethod
+    def success_url(session: dict[str, Any]) -> str | None:
+        """Where Checkout sends the customer after paying ({CHECKOUT_SESSION_ID} filled in, as Stripe does)."""
+        url = session.get("success_url")
+        return url.replace("{CHECKOUT_SESSION_ID}", session["id"]) if url else None
+
+    def _control_http(self, method: str, path: str, query: str, body: bytes, headers: dict[str, str] | None = None
+                      ) -> tuple[int, dict[str, str], bytes]:
         """The controls over HTTP (JSON in and out) for tests that drive the double from another process."""
         hdr = {"Content-Type": "application/json"}
         q = {k: v[-1] for k, v in parse_qs(query).items()}
@@ -1421,7 +1525,11 @@ class StripeDouble:
                                         "now": self.now()})
             m = re.match(r"^/_double/checkout/([^/]+)/complete$", path)
             if m and method == "POST":
-                return 200, hdr, dumps(self.complete_checkout(m.group(1), payment=data.get("payment")))
+                done = self.complete_checkout(m.group(1), payment=data.get("payment") or q.get("payment"))
+                if (headers or {}).get("content-type", "").startswith("application/x-www-form-urlencoded"):
+                    # The page's button (a browser): go where Stripe would send the customer.
+                    return 303, {"Location": self.success_url(done) or "/", "Content-Type": "text/plain"}, b""
+                return 200, hdr, dumps(done)
             m = re.match(r"^/_double/customers/([^/]+)/payment$", path)
             if m and method == "POST":
                 self.set_payment(m.group(1), data.get("behaviour") or q.get("behaviour", ""))

@@ -412,3 +412,121 @@ def test_control_errors(stripe_double, stripe_plans):
     assert paid.value.status == 400
     r = httpx.post(f"{stripe_double.base_url}/_double/advance", json={"seconds": 60})
     assert r.status_code == 200 and r.json()["now"] >= stripe_double.now() - 1
+
+
+async def test_seeded_prices_and_the_calls_chorus_makes(stripe_double):
+    """Prices with the ids settings name, then the billing flow's own calls (keys, trial carry-over)."""
+    for plan, amount in (("starter", 1900), ("growth", 4900), ("agency", 1500)):
+        stripe_double.add_price(f"price_chorus_{plan}", amount, product_name=plan.title())
+    with pytest.raises(ValueError):
+        stripe_double.add_price("price_chorus_starter", 1)
+    client = stripe_double.client(max_network_retries=2)
+    assert (await client.v1.prices.retrieve_async("price_chorus_growth")).unit_amount == 4900
+    customer = await client.v1.customers.create_async(
+        {"email": "owner@a.example", "name": "Agency A", "metadata": {"agency_id": "a"}},
+        {"idempotency_key": "chorus:acct:customer"})
+    trial_end = stripe_double.now() + 10 * DAY
+    params = {"mode": "subscription", "customer": customer.id, "client_reference_id": "a",
+              "line_items": [{"price": "price_chorus_agency", "quantity": 4}],
+              "success_url": "https://app.example/billing?checkout=success&session_id={CHECKOUT_SESSION_ID}",
+              "cancel_url": "https://app.example/billing?checkout=cancelled",
+              "metadata": {"agency_id": "a", "plan": "agency"},
+              "subscription_data": {"metadata": {"agency_id": "a", "plan": "agency"}, "trial_end": trial_end}}
+    session = await client.v1.checkout.sessions.create_async(params, {"idempotency_key": "chorus:acct:checkout:0"})
+    again = await client.v1.checkout.sessions.create_async(params, {"idempotency_key": "chorus:acct:checkout:0"})
+    assert again.id == session.id and again.url == session.url
+    with_items = await client.v1.checkout.sessions.retrieve_async(session.id, {"expand": ["line_items"]})
+    assert [(li.price.id, li.quantity) for li in with_items.line_items.data] == [("price_chorus_agency", 4)]
+    page = httpx.post(f"{stripe_double.base_url}/_double/checkout/{session.id}/complete", data={"pay": "1"})
+    assert page.status_code == 303
+    assert page.headers["location"] == f"https://app.example/billing?checkout=success&session_id={session.id}"
+    sub = (await client.v1.checkout.sessions.retrieve_async(session.id, {"expand": ["subscription"]})).subscription
+    assert sub.status == "trialing" and sub.trial_end == trial_end and sub.metadata["plan"] == "agency"
+    item = sub["items"].data[0]
+    changed = await client.v1.subscriptions.update_async(
+        sub.id, {"items": [{"id": item.id, "price": "price_chorus_growth", "quantity": 1}],
+                 "proration_behavior": "always_invoice", "cancel_at_period_end": False,
+                 "metadata": {"agency_id": "a", "plan": "growth"}}, {"idempotency_key": "chorus:acct:plan:1:growth:1"})
+    assert changed["items"].data[0].price.id == "price_chorus_growth" and changed.status == "trialing"
+    assert changed.latest_invoice == sub.latest_invoice  # nothing to prorate during a trial
+    ended = await client.v1.subscriptions.update_async(sub.id, {"trial_end": "now"})
+    assert ended.status == "active" and ended.trial_end <= stripe_double.now()
+    assert (await client.v1.invoices.retrieve_async(ended.latest_invoice)).amount_paid == 4900
+    types = stripe_double.event_types()
+    assert types.count("customer.subscription.trial_will_end") == 1
+    assert types.index("customer.subscription.trial_will_end") < len(types) - 1
+
+
+def test_interval_change_resets_the_cycle_and_invoices_now(stripe_double):
+    stripe_double.add_price("price_m", 1000, product="prod_plan")
+    stripe_double.add_price("price_y", 10000, product="prod_plan", interval="year")
+    client = stripe_double.client()
+    session = client.v1.checkout.sessions.create({"mode": "subscription", "customer_email": "y@x.example",
+                                                  "line_items": [{"price": "price_m"}]})
+    stripe_double.complete_checkout(session.id)
+    sub = client.v1.subscriptions.retrieve(client.v1.checkout.sessions.retrieve(session.id).subscription)
+    stripe_double.advance(15 * DAY)
+    preview = client.v1.invoices.create_preview({"subscription": sub.id, "subscription_details": {
+        "items": [{"id": sub["items"].data[0].id, "price": "price_y"}]}})
+    yearly = client.v1.subscriptions.update(sub.id, {"items": [{"id": sub["items"].data[0].id, "price": "price_y"}]})
+    item = yearly["items"].data[0]
+    assert item.current_period_end - item.current_period_start >= 365 * DAY
+    assert yearly.billing_cycle_anchor == item.current_period_start
+    invoice = client.v1.invoices.retrieve(yearly.latest_invoice)
+    assert invoice.status == "paid" and 10000 - 1000 < invoice.total < 10000
+    assert abs(preview.total - invoice.total) <= 10  # seconds passed between preview and update
+
+
+def test_failed_renewal_retries_then_cancels(stripe_double, stripe_plans):
+    client = stripe_double.client()
+    _, sub = _subscribe(stripe_double, client, stripe_plans)
+    stripe_double.set_payment(sub.customer, "fail")
+    mark = stripe_double.last_event_id()
+    stripe_double.advance_to(sub["items"].data[0].current_period_end + 1)
+    assert client.v1.subscriptions.retrieve(sub.id).status == "past_due"
+    stripe_double.advance(16 * DAY)  # retries after 3, 5 and 7 more days
+    types = stripe_double.event_types(since=mark)
+    assert types.count("invoice.payment_failed") == 4
+    assert types[-1] == "customer.subscription.deleted"
+    gone = client.v1.subscriptions.retrieve(sub.id, {"expand": ["latest_invoice"]})
+    assert gone.status == "canceled" and gone.cancellation_details.reason == "payment_failed"
+    assert gone.latest_invoice.status == "open" and gone.latest_invoice.next_payment_attempt is None
+
+
+def test_failed_renewal_recovered_by_a_retry(stripe_double, stripe_plans):
+    client = stripe_double.client()
+    _, sub = _subscribe(stripe_double, client, stripe_plans)
+    stripe_double.set_payment(sub.customer, "fail")
+    stripe_double.advance_to(sub["items"].data[0].current_period_end + 1)
+    stripe_double.set_payment(sub.customer, "succeed")
+    mark = stripe_double.last_event_id()
+    stripe_double.advance(3 * DAY)
+    assert stripe_double.event_types(since=mark) == ["invoice.paid", "invoice.payment_succeeded",
+                                                      "customer.subscription.updated"]
+    assert client.v1.subscriptions.retrieve(sub.id).status == "active"
+
+
+def test_controls_over_http(stripe_double, stripe_plans):
+    client = stripe_double.client()
+    base = stripe_double.base_url
+    session = _checkout(client, stripe_plans)
+    done = httpx.post(f"{base}/_double/checkout/{session.id}/complete", json={})
+    assert done.status_code == 200 and done.json()["status"] == "complete"
+    customer = done.json()["customer"]
+    assert httpx.post(f"{base}/_double/customers/{customer}/payment", json={"behaviour": "fail"}).json() == \
+        {"customer": customer, "behaviour": "fail"}
+    assert httpx.post(f"{base}/_double/customers/{customer}/payment", json={"behaviour": "maybe"}).status_code == 400
+    advanced = httpx.post(f"{base}/_double/advance", json={"seconds": 32 * DAY}).json()
+    assert "invoice.payment_failed" in [e["type"] for e in advanced["events"]]
+    sub = client.v1.subscriptions.retrieve(done.json()["subscription"])
+    httpx.post(f"{base}/_double/customers/{customer}/payment", json={"behaviour": "succeed"})
+    paid = httpx.post(f"{base}/_double/invoices/{sub.latest_invoice}/pay")
+    assert paid.status_code == 200 and paid.json()["status"] == "paid"
+    events = httpx.get(f"{base}/_double/events", params={"types": "invoice.paid"}).json()
+    assert events[-1]["data"]["object"]["id"] == sub.latest_invoice
+    assert httpx.post(f"{base}/_double/faults", json={"path": "/v1/customers", "mode": "error"}).status_code == 200
+    with pytest.raises(stripe.APIError):
+        stripe_double.client(max_network_retries=0).v1.customers.retrieve(customer)
+    log = httpx.get(f"{base}/_double/requests", params={"path": "/v1/customers/"}).json()
+    assert log[-1]["fault"] == "error" and log[-1]["status"] == 500
+    assert httpx.get(f"{base}/portal/nope").status_code == 404
