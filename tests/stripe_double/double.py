@@ -241,9 +241,10 @@ class StripeDouble:
         if prev:
             self._emit("customer.subscription.updated", sub, prev)
 
-    def events(self, since: str | None = None, types: str | list[str] | tuple[str, ...] | None = None
-               ) -> list[dict[str, Any]]:
-        """Events in the order they happened; after the event id `since`; only `types` if given."""
+    def events(self, since: str | None = None, types: str | list[str] | tuple[str, ...] | None = None,
+               about: str | None = None) -> list[dict[str, Any]]:
+        """Events in the order they happened; after the event id `since`; only `types` if given; only
+        those `about` an object id (the event's object is it, or names it as its subscription or customer)."""
         with self._lock:
             evs = self._events
             if since is not None:
@@ -254,7 +255,16 @@ class StripeDouble:
             if types is not None:
                 wanted = {types} if isinstance(types, str) else set(types)
                 evs = [e for e in evs if e["type"] in wanted]
+            if about is not None:
+                evs = [e for e in evs if about in self._mentions(e["data"]["object"])]
             return copy.deepcopy(evs)
+
+    @staticmethod
+    def _mentions(obj: dict[str, Any]) -> set[str]:
+        ids = {obj.get("id"), obj.get("subscription"), obj.get("customer")}
+        parent = obj.get("parent") or {}
+        ids.add(((parent.get("subscription_details") or {}).get("subscription")))
+        return {i for i in ids if isinstance(i, str)}
 
     def event_types(self, since: str | None = None) -> list[str]:
         return [e["type"] for e in self.events(since)]

@@ -492,6 +492,10 @@ def test_failed_renewal_retries_then_cancels(stripe_double, stripe_plans):
     assert types[-1] == "customer.subscription.deleted"
     gone = client.v1.subscriptions.retrieve(sub.id, {"expand": ["latest_invoice"]})
     assert gone.status == "canceled" and gone.cancellation_details.reason == "payment_failed"
+    about = stripe_double.events(about=sub.id)
+    assert about[0]["type"] == "customer.subscription.created" and about[-1]["type"] == "customer.subscription.deleted"
+    assert {e["type"] for e in about} >= {"invoice.paid", "invoice.payment_failed", "checkout.session.completed"}
+    assert "customer.created" not in {e["type"] for e in about}
     assert gone.latest_invoice.status == "open" and gone.latest_invoice.next_payment_attempt is None
 
 
