@@ -47,6 +47,13 @@ API_KEY_PREFIX = "chk"
 INVITATION_PREFIX = "cin"
 
 
+async def _quantity(ctx: Context) -> None:
+    """Per-seat pricing follows the seats (domain/billing/service.py)."""
+    from domain.billing.service import wants_quantity_sync
+
+    await wants_quantity_sync(ctx)
+
+
 def check_version(current: int, expected: int | None) -> None:
     if expected is not None and expected != current:
         raise PreconditionFailedError(f"Expected version {expected}, but the resource is at version {current}")
@@ -510,6 +517,7 @@ class AgencyService:
         await self.ctx.audit("member.removed", "membership", membership.id, {"user_id": str(membership.user_id)})
         await self.session.flush()
         await entitlements.thaw_after_freeing(self.session, self.ctx.agency_id)
+        await _quantity(self.ctx)
 
     # -- invitations
 
@@ -545,6 +553,7 @@ class AgencyService:
         self.session.add(invitation)
         await self.session.flush()
         await self.ctx.audit("invitation.created", "invitation", invitation.id, {"email": email, "role": data.role.value})
+        await _quantity(self.ctx)
         accept_url = f"{self.public_base_url.rstrip('/')}/invitations/accept#token={token.value}"
         if self.mailer is not None:
             agency = await self.get()
@@ -579,6 +588,7 @@ class AgencyService:
         if invitation.revoked_at is None and invitation.accepted_at is None:
             invitation.revoked_at = now()
             await self.ctx.audit("invitation.revoked", "invitation", invitation.id, {})
+            await _quantity(self.ctx)
             await self.session.flush()
             await entitlements.thaw_after_freeing(self.session, self.ctx.agency_id)
 

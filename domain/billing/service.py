@@ -354,7 +354,12 @@ async def sync_quantity(ctx: Context, settings: Settings) -> str:
     return f"quantity {before} -> {account.quantity}"
 
 
-def wants_quantity_sync(ctx: Context) -> None:
-    """Services call this when brands or members change: the job finds out whether the
-    agency's pricing follows them (cheap when it does not)."""
-    ctx.jobs.send(SYNC_QUANTITY)
+async def wants_quantity_sync(ctx: Context) -> None:
+    """Services call this when brands, members or invitations change. When the agency's
+    plan is priced per brand or per seat, the job `billing.sync_quantity` runs after the
+    commit and sets the subscription's quantity (one indexed read otherwise)."""
+    from domain.billing.entitlements import load
+
+    state = await load(ctx.session, ctx.agency_id)
+    if state.enabled and state.plan.pricing != "flat":
+        ctx.jobs.send(SYNC_QUANTITY)

@@ -21,6 +21,7 @@ from domain.core.errors import ConflictError, NotFoundError, PermissionDeniedErr
 from domain.core.pagination import Page, PageRequest, paginate, resolve_sort
 from domain.agencies.service import check_time_zone, check_version
 from domain.billing import entitlements
+from domain.billing.service import wants_quantity_sync
 from domain.billing.plans import Limit
 
 BRAND_SORTS = {"name": (Brand.name, Brand.id), "created_at": (Brand.created_at, Brand.id)}
@@ -148,6 +149,7 @@ class BrandService:
         )
         await self._save_unique(brand, brand.slug)
         await self.ctx.audit("brand.created", "brand", brand.id, {"name": brand.name, "slug": brand.slug})
+        await wants_quantity_sync(self.ctx)
         return brand
 
     async def update(self, brand_id: UUID, data: s.BrandUpdate, expected_version: int | None) -> Brand:
@@ -176,6 +178,8 @@ class BrandService:
         await self.ctx.audit("brand.updated", "brand", brand_id, changes)
         if archiving:  # a slot is free: a brand frozen by the plan may thaw
             await entitlements.thaw_after_freeing(self.session, self.ctx.agency_id)
+        if "status" in changes:
+            await wants_quantity_sync(self.ctx)
         return brand
 
     async def _save_unique(self, brand: Brand, slug: str, values: dict[str, Any] | None = None) -> None:
