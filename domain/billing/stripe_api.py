@@ -10,8 +10,9 @@ retried request, by the SDK or by a redelivered job, reuses its key and changes 
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from functools import lru_cache
+import weakref
 from typing import Any
 
 import msgspec
@@ -120,11 +121,24 @@ def session_of(obj: Any) -> Session:
         raise StripeUnavailableError(f"Stripe answered a session of an unexpected shape: {exc}") from exc
 
 
-@lru_cache(maxsize=8)
+# One client per event loop and configuration: its HTTPX connection pool belongs to the loop
+# that opened it (the API and the worker each run their own loop in one process at times).
+_CLIENTS: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], stripe.StripeClient]] = weakref.WeakKeyDictionary()
+_NO_LOOP: dict[tuple[Any, ...], stripe.StripeClient] = {}
+
+
 def _client(key: str, base: str | None, timeout: float, retries: int) -> stripe.StripeClient:
-    http = stripe.HTTPXClient(timeout=timeout, allow_sync_methods=True)
-    return stripe.StripeClient(key, base_addresses={"api": base} if base else None, http_client=http,
-                               max_network_retries=retries)
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    clients = _NO_LOOP if loop is None else _CLIENTS.setdefault(loop, {})
+    config = (key, base, timeout, retries)
+    if config not in clients:
+        http = stripe.HTTPXClient(timeout=timeout, allow_sync_methods=True)
+        clients[config] = stripe.StripeClient(key, base_addresses={"api": base} if base else None, http_client=http,
+                                              max_network_retries=retries)
+    return clients[config]
 
 
 def client_for(settings: Settings) -> stripe.StripeClient:

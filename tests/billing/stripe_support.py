@@ -29,10 +29,10 @@ async def deliver(client: AsyncTestClient, event: dict[str, Any], **kwargs: Any)
     return await client.post("/v1/billing/stripe/webhook", content=body, headers=headers)
 
 
-def billing_settings_for(settings, stripe_base: str | None, **extra: Any):
+def billing_settings_for(settings, stripe_base: str | None, prices: tuple[tuple[str, str], ...] = PRICES, **extra: Any):
     return dataclasses.replace(
         settings, stripe_secret_key="sk_test_chorus", stripe_webhook_secret=WEBHOOK_SECRET,
-        stripe_api_base=stripe_base, stripe_prices=PRICES, stripe_timeout_seconds=5.0,
+        stripe_api_base=stripe_base, stripe_prices=prices, stripe_timeout_seconds=5.0,
         stripe_max_network_retries=2, worker_threads=2, **extra)
 
 
