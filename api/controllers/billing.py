@@ -47,6 +47,14 @@ class BillingController(Controller):
         ctx.require(Action.BILLING_READ)
         return catalog(state.settings)
 
+    @post("/refresh", operation_id="refreshBilling",
+          summary="Fetch the subscription from Stripe now (for a frontend back from Checkout)",
+          **requires(Action.BILLING_READ, "Webhooks bring every change within seconds; this asks Stripe at once and "
+                     "answers the billing state." + _OFF),
+          responses=problems(400, 401, 403, 409, 429, 503), status_code=HTTP_200_OK)
+    async def refresh(self, ctx: NamedDependency[Context], state: State) -> s.BillingOut:
+        return await _service(ctx, state).refresh()
+
     @post("/checkout-sessions", operation_id="createCheckoutSession",
           summary="Start a subscription: a Stripe Checkout page for a plan",
           **requires(Action.BILLING_MANAGE, "Send the person to `url`. What is left of the trial carries over. The "

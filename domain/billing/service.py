@@ -283,6 +283,33 @@ class BillingService:
         await self.ctx.audit(action, "billing_account", account.id, changes)
         return await self.overview()
 
+    async def refresh(self) -> s.BillingOut:
+        """Fetch the customer's subscription from Stripe now instead of waiting for its webhook
+        (a frontend back from Checkout, or support): the live one, else the newest."""
+        self.ctx.require(Action.BILLING_READ)
+        if not self.settings.billing_enabled:
+            raise BillingOffError()
+        account = await self._account(lock=True)
+        assert account is not None
+        if not account.stripe_customer_id:
+            return await self.overview()
+        found = await self._stripe().subscriptions_of(account.stripe_customer_id)
+        if account.stripe_subscription_id:
+            found.sort(key=lambda f: f.id != account.stripe_subscription_id)
+        live = [f for f in found if f.status not in ENDED_STATUSES]
+        chosen = (live or found)[:1]
+        if not chosen:
+            return await self.overview()
+        from domain.billing.entitlements import apply_plan
+
+        notices, plan_changed = apply_subscription(account, chosen[0], self.settings, now())
+        await self.session.flush()
+        if plan_changed:
+            await apply_plan(self.session, self.ctx.agency_id)
+        for kind in notices:
+            await send_notice(self.ctx, account, kind)
+        return await self.overview()
+
     async def change_plan(self, data: s.PlanChoice) -> s.BillingOut:
         account = await self._live()
         chosen, price = self._price(data.plan)

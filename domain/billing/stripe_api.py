@@ -193,6 +193,11 @@ class StripeCalls:
         return subscription_facts(await self._call("subscriptions.update", self.client.v1.subscriptions.update_async,
                                                    subscription_id, params, {"idempotency_key": key}))
 
+    async def subscriptions_of(self, customer: str) -> list[SubscriptionFacts]:
+        page = await self._call("subscriptions.list", self.client.v1.subscriptions.list_async,
+                                {"customer": customer, "status": "all", "limit": 20})
+        return [subscription_facts(sub) for sub in page.data]
+
     async def checkout_subscription(self, session_id: str) -> str | None:
         session = await self._call("checkout.sessions.retrieve", self.client.v1.checkout.sessions.retrieve_async,
                                    session_id)

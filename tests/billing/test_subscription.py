@@ -223,3 +223,14 @@ async def test_owners_only_and_billing_off(agency, client):
     assert state["billing_enabled"] is False and state["plan"]["key"] == "unlimited" and state["read_only"] is False
     r = await selfhosted.req("POST", "/v1/billing/checkout-sessions", json={"plan": "starter"})
     assert r.status_code == 409 and r.json()["type"].endswith("/billing-off")
+
+
+async def test_refresh_reads_the_subscription_without_waiting_for_the_webhook(agency, stripe_double, owner_engine):
+    await end_trial(owner_engine, agency)
+    r = await agency.req("POST", "/v1/billing/checkout-sessions", json={"plan": "growth"})
+    stripe_double.complete_checkout(r.json()["id"])
+    assert (await billing(agency))["status"] == "trialing", "no webhook delivered yet"
+    r = await agency.req("POST", "/v1/billing/refresh")
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "active" and r.json()["plan"]["key"] == "growth"
+    assert r.json()["current_period_end"] is not None
