@@ -97,6 +97,7 @@ _CALLBACK_RESPONSES = {
     **{status: ResponseSpec(data_container=str, media_type="text/html", description=text, generate_examples=False)
        for status, text in {
            400: "Unknown, expired or reused state; access denied; or a malformed callback",
+           402: "The agency's plan has no room for these accounts (or the brand is frozen by the plan)",
            404: "Not a network Chorus links",
            502: "The network refused or failed the code exchange",
        }.items()},

@@ -48,13 +48,14 @@ from domain.approvals.rules import (
     step_passes,
     transition,
 )
+from domain.billing import entitlements
 from domain.brands.models import Brand
 from domain.content import rules as content_rules
 from domain.content.models import Post, PostVariant
 from domain.content.rules import VariantStatus
 from domain.core.clock import now
 from domain.core.context import Context
-from domain.core.errors import ConflictError, DomainError, NotFoundError, ValidationFailedError
+from domain.core.errors import ConflictError, DomainError, NotFoundError, PaymentRequiredError, ValidationFailedError
 from domain.core.pagination import Page, PageRequest, paginate, resolve_sort
 from domain.notifications.service import notify
 from domain.webhooks.service import emit
@@ -405,6 +406,22 @@ class ApprovalService:
         except TransitionError as exc:
             raise ApprovalStateError(str(exc)) from exc
         at = now()
+        schedule_refused: str | None = None
+        if outcome.status is RequestStatus.APPROVED and req.then_schedule:
+            # The last approval schedules the post: the plan must allow it (before anything is
+            # written). A team member gets the 402; a client's approval is still recorded and
+            # the post stays approved, unscheduled (no billing detail reaches the client).
+            post, variants = await self._post(req.post_id)
+            if post.scheduled_at is not None and post.scheduled_at > at:
+                try:
+                    await entitlements.check_post_schedule(
+                        self.session, self.ctx.agency_id, post_id=post.id, brand_id=post.brand_id,
+                        counted_at=entitlements.counted_at(post.scheduled_at, (v.status for v in variants)),
+                        new_at=post.scheduled_at, account_ids=[v.social_account_id for v in variants])
+                except PaymentRequiredError as err:
+                    if reviewer_type != "client":
+                        raise
+                    schedule_refused = err.slug
         row = ApprovalDecision(
             agency_id=self.ctx.agency_id, request_id=req.id, post_id=req.post_id, step=req.current_step,
             decision=decision.value, comment=comment, revision=req.revision, content_hash=req.content_hash,
@@ -421,6 +438,10 @@ class ApprovalService:
         post, variants = await self._post(req.post_id)
         if outcome.status is RequestStatus.APPROVED:
             schedule = req.then_schedule and post.scheduled_at is not None and post.scheduled_at > at
+            if schedule_refused is not None:
+                schedule = False
+                await self.ctx.audit("post.schedule_refused", "post", post.id,
+                                     {"reason": schedule_refused, "by_approval": req.id})
             self._set_variants(post, variants, VariantStatus.SCHEDULED if schedule else VariantStatus.APPROVED)
             if schedule:
                 await self.ctx.audit("post.scheduled", "post", post.id,

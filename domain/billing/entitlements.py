@@ -201,32 +201,38 @@ def _require_writable(current: Standing) -> None:
                                    plan=current.plan.key)
 
 
-async def check_scheduling(
+async def check_post_schedule(
     session: AsyncSession,
     agency_id: UUID,
-    posts: Iterable[tuple[UUID, datetime | None]],
     *,
-    brand_ids: Iterable[UUID] = (),
+    post_id: UUID,
+    brand_id: UUID,
+    counted_at: datetime | None,
+    new_at: datetime | None,
     account_ids: Iterable[UUID] = (),
 ) -> None:
-    """Everything that puts posts into `scheduled` (or moves scheduled posts in time) calls
-    this first with the posts and the time each will have: read-only agencies are refused
-    (402 billing-read-only), so are frozen brands and accounts (402 frozen-by-plan), then
-    each month's limit is checked with these posts counted once in their own month (a post
-    already counted there is not counted twice)."""
+    """One post about to be scheduled, or moved while scheduled, to `new_at`. Call it before
+    changing anything. `counted_at`: the post's current time if it already counts (one of
+    its variants is scheduled, publishing or published), else None. Refuses (402) a
+    read-only agency, a frozen brand or account, and a month with no room; a post that
+    already counts and stays in its month takes no new room."""
     current = await load(session, agency_id)
     if not current.enabled:
         return
     _require_writable(current)
-    await require_not_frozen(session, agency_id, brand_ids=brand_ids, account_ids=account_ids)
-    by_month: dict[tuple[datetime, datetime], list[UUID]] = {}
+    await require_not_frozen(session, agency_id, brand_ids=[brand_id], account_ids=account_ids)
+    if new_at is None:
+        return
     zone = await _agency_zone(session, agency_id)
-    for post_id, when in posts:
-        if when is not None:
-            by_month.setdefault(month_bounds(when, zone), []).append(post_id)
-    for (start, _end), ids in sorted(by_month.items()):
-        await _check_with(session, agency_id, current.plan, Limit.SCHEDULED_POSTS_PER_MONTH, adding=len(set(ids)),
-                          at=start, exclude_posts=ids)
+    if counted_at is not None and month_bounds(counted_at, zone) == month_bounds(new_at, zone):
+        return
+    await _check_with(session, agency_id, current.plan, Limit.SCHEDULED_POSTS_PER_MONTH, adding=1,
+                      at=new_at, exclude_posts=[post_id])
+
+
+def counted_at(scheduled_at: datetime | None, variant_states: Iterable[str]) -> datetime | None:
+    """The post's time when it counts against the monthly limit now, else None."""
+    return scheduled_at if scheduled_at is not None and any(v in SCHEDULED_STATES for v in variant_states) else None
 
 
 async def require_not_frozen(
@@ -377,6 +383,6 @@ async def thaw_after_freeing(session: AsyncSession, agency_id: UUID) -> None:
 
 
 __all__ = [
-    "FROZEN_KINDS", "apply_plan", "check", "check_scheduling", "frozen_report", "require_not_frozen",
+    "FROZEN_KINDS", "apply_plan", "check", "check_post_schedule", "counted_at", "frozen_report", "require_not_frozen",
     "require_schedulable", "thaw_after_freeing", "usage",
 ]

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.agencies.rules import Action
 from domain.agencies.service import check_version
+from domain.billing import entitlements
 from domain.brands.models import Brand, Campaign
 from domain.brands.rules import BrandStatus
 from domain.content import rules
@@ -170,6 +171,7 @@ class PostService:
     async def create(self, brand_id: UUID, data: s.PostCreate) -> Loaded:
         self.ctx.require(Action.POSTS_WRITE)
         brand = await self._brand(brand_id)
+        await entitlements.require_not_frozen(self.session, self.ctx.agency_id, brand_ids=[brand.id])
         if data.campaign_id is not None:
             await self._campaign(brand.id, data.campaign_id)
         post = Post(
@@ -208,6 +210,10 @@ class PostService:
                 raise PostTransitionError("A scheduled post needs a time: unschedule it first (unschedulePost)")
             if changes["scheduled_at"] is not None and post.status == VariantStatus.SCHEDULED:
                 _check_future(changes["scheduled_at"])
+                await entitlements.check_post_schedule(
+                    self.session, self.ctx.agency_id, post_id=post.id, brand_id=post.brand_id,
+                    counted_at=entitlements.counted_at(post.scheduled_at, (v.status for v in loaded.variants)),
+                    new_at=changes["scheduled_at"], account_ids=[v.social_account_id for v in loaded.variants])
         if "labels" in changes:
             changes["labels"] = _labels(changes["labels"])
         for key, value in changes.items():
@@ -280,6 +286,7 @@ class PostService:
         post = loaded.post
         check_version(post.version, expected_version)
         self._check_editable(loaded)
+        counted = entitlements.counted_at(post.scheduled_at, (v.status for v in loaded.variants))
         if data.scheduled_at is not None:
             post.scheduled_at = _utc(data.scheduled_at, "scheduled_at")
             post.time_zone = (await self._brand(post.brand_id)).time_zone
@@ -289,6 +296,10 @@ class PostService:
         if not loaded.variants:
             raise PostNotReadyError("The post has no variant: add one per social account to publish to",
                                     errors=[{"field": "variants", "message": "at least one variant is needed"}])
+        # The plan: not read-only, brand and accounts not frozen, room in the post's month.
+        await entitlements.check_post_schedule(
+            self.session, self.ctx.agency_id, post_id=post.id, brand_id=post.brand_id, counted_at=counted,
+            new_at=post.scheduled_at, account_ids=[v.social_account_id for v in loaded.variants])
         brand = await self._brand(post.brand_id)
         from domain.approvals.service import ApprovalService, workflow_of
 

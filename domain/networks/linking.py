@@ -18,12 +18,14 @@ import msgspec
 from sqlalchemy import select
 
 from domain.agencies.rules import Action
+from domain.billing import entitlements
+from domain.billing.plans import Limit
 from domain.brands.models import Brand
 from domain.brands.rules import BrandStatus
 from domain.core.clock import now
 from domain.core.context import Context
 from domain.core.crypto import Vault
-from domain.core.errors import ConflictError, DomainError, NotFoundError, ValidationFailedError
+from domain.core.errors import ConflictError, DomainError, NotFoundError, PaymentRequiredError, ValidationFailedError
 from domain.core.pagination import Page, PageRequest, paginate, resolve_sort
 from domain.core.security import OpaqueToken
 from domain.core.settings import Settings, sandbox_app
@@ -253,6 +255,13 @@ class LinkingService:
         brand = await self._brand(brand_id)
         network = data.network
         return_url = check_return_url(data.return_url)
+        await entitlements.require_not_frozen(self.session, self.ctx.agency_id, brand_ids=[brand.id])
+        # Reconnecting an account that needs it takes no new slot; otherwise one more is needed.
+        reconnecting = await self.session.scalar(self.ctx.select(SocialAccount, SocialAccount.id).where(
+            SocialAccount.brand_id == brand.id, SocialAccount.network == network.value,
+            SocialAccount.status == "needs_reconnect").limit(1))
+        await entitlements.check(self.session, self.ctx.agency_id, Limit.SOCIAL_ACCOUNTS,
+                                 adding=0 if reconnecting else 1)
         flow = await self.flow(network)
         state = OpaqueToken.new(STATE_PREFIX, self.ctx.agency_id)
         verifier = new_code_verifier() if flow.uses_pkce else None
@@ -291,7 +300,11 @@ class LinkingService:
             link.status = "failed"
             raise NetworkRejectedError("This login can act for no account on the network", keep_changes=True)
         if len(found) == 1:
-            await self._connect(link, grant, found)
+            try:
+                await self._connect(link, grant, found)
+            except PaymentRequiredError as err:
+                link.status = "failed"  # nothing else was written: _connect checks first
+                raise type(err)(err.detail, keep_changes=True, **err.extensions) from None
             link.status = "connected"
         else:
             link.status = "awaiting_choice"
@@ -331,6 +344,16 @@ class LinkingService:
         return accounts
 
     async def _connect(self, link: OAuthLink, grant: TokenGrant, found: list[identity.Target]) -> list[SocialAccount]:
+        # The plan's limit first, before anything is written: accounts already linked (or
+        # needing a reconnect) take no new slot; new and unlinked ones do.
+        await entitlements.require_not_frozen(self.session, self.ctx.agency_id, brand_ids=[link.brand_id])
+        linked = set((await self.session.scalars(self.ctx.select(SocialAccount, SocialAccount.external_id).where(
+            SocialAccount.brand_id == link.brand_id, SocialAccount.network == link.network,
+            SocialAccount.external_id.in_([t.external_id for t in found]),
+            SocialAccount.status.in_(entitlements.LINKED_STATES)))).all())
+        adding = len({t.external_id for t in found} - linked)
+        if adding:
+            await entitlements.check(self.session, self.ctx.agency_id, Limit.SOCIAL_ACCOUNTS, adding=adding)
         accounts = []
         for target in found:
             account = await self.session.scalar(
@@ -432,6 +455,8 @@ class LinkingService:
         account.details = {**(account.details or {}), "provider_revoke": provider}
         await self.ctx.audit("social_account.unlinked", "social_account", account.id,
                              {"network": account.network, "provider_revoke": provider})
+        await self.session.flush()
+        await entitlements.thaw_after_freeing(self.session, self.ctx.agency_id)
         return account
 
 

@@ -673,7 +673,14 @@ class PublishingService:
         from domain.publishing.pause import refuse_if_paused
 
         await refuse_if_paused(self.ctx, loaded.post.brand_id)
-        loaded.post.scheduled_at = now()
+        from domain.billing import entitlements
+
+        moment = now()
+        await entitlements.check_post_schedule(  # the plan (read-only, frozen, the month's room)
+            self.ctx.session, self.ctx.agency_id, post_id=loaded.post.id, brand_id=loaded.post.brand_id,
+            counted_at=entitlements.counted_at(loaded.post.scheduled_at, (v.status for v in loaded.variants)),
+            new_at=moment, account_ids=[v.social_account_id for v in waiting])
+        loaded.post.scheduled_at = moment
         for variant in waiting:
             variant.not_before = None
             variant.wait_reason = None
@@ -692,6 +699,12 @@ class PublishingService:
         if variant.status != VariantStatus.FAILED.value:
             raise PostTransitionError(f"Only a failed variant can be retried; this one is {variant.status}")
         at = now()
+        from domain.billing import entitlements
+
+        await entitlements.check_post_schedule(  # the plan (read-only, frozen, the month's room)
+            self.ctx.session, self.ctx.agency_id, post_id=loaded.post.id, brand_id=loaded.post.brand_id,
+            counted_at=entitlements.counted_at(loaded.post.scheduled_at, (v.status for v in loaded.variants)),
+            new_at=loaded.post.scheduled_at or at, account_ids=[variant.social_account_id])
         number = (await self.ctx.session.scalar(select(func.coalesce(func.max(PublishAttempt.number), 0))
                                                 .where(PublishAttempt.variant_id == variant.id))) + 1
         # A marker in the log: lateness and the attempt budget count again from here.

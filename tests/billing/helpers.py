@@ -66,3 +66,33 @@ def assert_limit_problem(r, *, limit: str, usage: int | None, allowed: int | Non
     assert body["limit"] == limit and body["plan"] == plan and body.get("upgrade_to") == upgrade_to, body
     assert body.get("usage") == usage and body.get("allowed") == allowed, body
     return body
+
+
+async def fill_month(owner_engine, agency_id: str, brand_id: str, account_id: str, at, n: int,
+                     status: str = "scheduled") -> list[str]:
+    """`n` posts at `at`, each with one variant in `status`, written straight into the
+    database (scheduling itself is what the tests exercise)."""
+    ids = []
+    async with owner_engine.begin() as conn:
+        for _ in range(n):
+            post_id = str(uuid.uuid4())
+            ids.append(post_id)
+            await conn.execute(text(
+                "INSERT INTO posts (id, agency_id, brand_id, title, labels, scheduled_at, time_zone, status, revision,"
+                " content_hash, version, created_at, updated_at) VALUES (:id, :a, :b, 'filler', '{}', :at,"
+                " 'Europe/Madrid', :status, 1, '', 1, now(), now())"),
+                {"id": post_id, "a": agency_id, "b": brand_id, "at": at, "status": status})
+            await conn.execute(text(
+                "INSERT INTO post_variants (id, agency_id, post_id, social_account_id, network, position, text,"
+                " options, status, content_hash, issues, created_at, updated_at) VALUES (:id, :a, :p, :acc, 'x', 0,"
+                " 'hello', '{}', :status, '', '[]', now(), now())"),
+                {"id": str(uuid.uuid4()), "a": agency_id, "p": post_id, "acc": account_id, "status": status})
+    return ids
+
+
+async def draft_post(tenant, brand_id: str, account_id: str, at) -> dict[str, Any]:
+    r = await tenant.req("POST", f"/v1/brands/{brand_id}/posts", json={
+        "title": "Planned", "scheduled_at": at.isoformat(),
+        "variants": [{"social_account_id": account_id, "text": "Roscón de Reyes"}]})
+    assert r.status_code == 201, r.text
+    return r.json()

@@ -149,3 +149,50 @@ async def test_usage_counts(tenant, owner_engine):
     used = await usage_of(owner_engine, tenant)
     assert used == {"brands": 1, "seats": 2, "social_accounts": 0, "scheduled_posts_per_month": 0,
                     "share_links": 0}
+
+
+async def test_a_check_waits_for_a_concurrent_addition(tenant, owner_engine, app_engine):
+    """Two transactions adding the last brand: the second check waits for the first to
+    commit, then counts its brand and refuses (without the per-limit lock both would pass)."""
+    import asyncio
+
+    import pytest
+    from sqlalchemy import text as sql
+
+    from domain.billing import entitlements
+    from domain.billing.plans import Limit
+    from domain.brands.models import Brand
+    from domain.core.db import scoped_session, session_factory
+    from domain.core.errors import PlanLimitError
+
+    await set_plan(owner_engine, tenant.agency_id, "starter")
+    await tenant.brand()
+    await tenant.brand()
+    agency = uuid.UUID(tenant.agency_id)
+    first = scoped_session(session_factory(app_engine), agency_id=agency)
+    second = scoped_session(session_factory(app_engine), agency_id=agency)
+    async with first, second:
+        await first.begin()
+        await entitlements.check(first, agency, Limit.BRANDS)
+        first.add(Brand(agency_id=agency, name="Last", slug=f"last-{uuid.uuid4().hex[:6]}", time_zone="UTC",
+                        language="en", status="active", profile={}))
+        await first.flush()
+
+        async def second_adds() -> None:
+            async with second.begin():
+                await entitlements.check(second, agency, Limit.BRANDS)
+
+        waiting = asyncio.create_task(second_adds())
+        async with owner_engine.connect() as conn:
+            for _ in range(400):  # until the second check waits on the lock (or has finished)
+                blocked = await conn.scalar(sql(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"))
+                if blocked or waiting.done():
+                    break
+                await asyncio.sleep(0.025)
+        assert not waiting.done(), "the second check did not wait for the first transaction"
+        await first.commit()
+        with pytest.raises(PlanLimitError):
+            await asyncio.wait_for(waiting, timeout=30)
+    assert await count(owner_engine, BRANDS_SQL, tenant.agency_id) == 3
