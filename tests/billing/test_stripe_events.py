@@ -21,7 +21,7 @@ from tests.billing.test_subscription import (  # noqa: F401 - fixtures
     agency, billing, billing_settings, deliver_all, prices, subscribe,
 )
 from tests.stripe_double.fixtures import stripe_double  # noqa: F401
-from tests.workers.conftest import eventually
+from tests.workers.conftest import eventually, queued_jobs
 
 DAY = 24 * 3600
 
@@ -125,6 +125,13 @@ async def test_the_same_event_five_times_at_once_has_one_effect(agency, stripe_d
     assert sum("payment for Chorus failed" in m["Subject"] for m in smtp_inbox.to(agency.email)) == 1
 
 
+async def idle(owner_engine, agency_id: str) -> None:
+    """Every job queued for the agency has run (the sweep's reviews are asynchronous)."""
+    async def done():
+        return all(job["state"] in ("done", "rejected") for job in await queued_jobs(owner_engine, agency_id))
+    await eventually(done, timeout=30, what="the agency's jobs to finish")
+
+
 FIELDS = ("status", "plan", "stripe_subscription_id", "stripe_item_id", "stripe_price_id", "quantity",
           "current_period_end", "cancel_at_period_end", "past_due_since")
 
@@ -195,3 +202,83 @@ async def test_a_hundred_random_orders_end_in_stripes_state(agency, stripe_doubl
             row = (await conn.execute(text(f"SELECT {', '.join(FIELDS)} FROM billing_accounts WHERE agency_id = :a"),
                                       {"a": agency.agency_id})).mappings().one()
         assert dict(row) == expected, f"order {run}: {[e['type'] for e in order]}"
+
+
+async def test_trial_reminders_and_the_end_of_chorus_own_trial(agency, owner_engine, billing_worker, billing_settings,
+                                                               app_engine, smtp_inbox):
+    from workers.billing import sweep
+    from workers.scheduler import SweepContext
+
+    context = SweepContext(billing_settings, app_engine, billing_worker.broker)
+    async with owner_engine.begin() as conn:
+        await conn.execute(text("UPDATE billing_accounts SET trial_ends_at = now() + interval '2 days'"
+                                " WHERE agency_id = :a"), {"a": agency.agency_id})
+    await sweep(context)
+    await sweep(context)
+    await eventually(lambda: any("trial ends on" in m["Subject"] for m in smtp_inbox.to(agency.email)),
+                     what="the trial reminder")
+    await idle(owner_engine, agency.agency_id)
+    async with owner_engine.begin() as conn:
+        await conn.execute(text("UPDATE billing_accounts SET trial_ends_at = now() - interval '1 minute'"
+                                " WHERE agency_id = :a"), {"a": agency.agency_id})
+    state = await billing(agency)
+    assert state["status"] == "trial_ended" and state["read_only"] is True, "read-only as soon as the trial ends"
+    due, _ = await sweep(context)
+    assert uuid.UUID(agency.agency_id) in due
+    await eventually(lambda: any("trial has ended" in m["Subject"] for m in smtp_inbox.to(agency.email)),
+                     what="the trial-ended email")
+    due, _ = await sweep(context)
+    assert uuid.UUID(agency.agency_id) not in due, "a read-only agency is not swept again"
+    assert await notices(owner_engine, agency.agency_id, "billing.trial_ending") == 1
+    assert await notices(owner_engine, agency.agency_id, "billing.trial_ended") == 1
+
+
+async def test_stripe_trial_will_end_and_a_payment_needing_confirmation_tell_the_owners(
+        agency, stripe_double, owner_engine, billing_worker, smtp_inbox):
+    state = await subscribe(agency, stripe_double, owner_engine, "growth", trial=True)
+    assert state["status"] == "trialing"
+    sub_id = subscription_of(stripe_double)
+    customer = stripe_double.get(sub_id)["customer"]
+    stripe_double.set_payment(customer, "requires_action")
+    trial_end = stripe_double.get(sub_id)["trial_end"]
+    mark = stripe_double.last_event_id()
+    stripe_double.advance_to(trial_end - 2 * DAY)
+    events = stripe_double.events(since=mark)
+    assert "customer.subscription.trial_will_end" in {e["type"] for e in events}
+    await deliver_all(agency.client, events, owner_engine)
+    await eventually(lambda: any("trial ends on" in m["Subject"] for m in smtp_inbox.to(agency.email)),
+                     what="the trial_will_end email")
+    mark = stripe_double.last_event_id()
+    stripe_double.advance_to(trial_end + 60)
+    events = stripe_double.events(since=mark)
+    assert "invoice.payment_action_required" in {e["type"] for e in events}
+    await deliver_all(agency.client, events, owner_engine)
+    await eventually(lambda: [m for m in smtp_inbox.to(agency.email) if "needs your confirmation" in m["Subject"]],
+                     what="the confirmation email")
+    state = await billing(agency)
+    assert state["status"] == "past_due" and state["read_only"] is False
+
+
+async def test_grace_reminders_three_days_and_one_day_before(agency, stripe_double, owner_engine, billing_worker,
+                                                             billing_settings, app_engine, smtp_inbox):
+    from workers.billing import sweep
+    from workers.scheduler import SweepContext
+
+    await subscribe(agency, stripe_double, owner_engine, "starter")
+    customer = stripe_double.get(subscription_of(stripe_double))["customer"]
+    stripe_double.set_payment(customer, "fail")
+    mark = stripe_double.last_event_id()
+    stripe_double.advance(31 * DAY)
+    await deliver_all(agency.client, stripe_double.events(since=mark), owner_engine)
+    context = SweepContext(billing_settings, app_engine, billing_worker.broker)
+    for left, subject in (("2 days", "three days left"), ("12 hours", "one day left")):
+        async with owner_engine.begin() as conn:
+            await conn.execute(text(f"UPDATE billing_accounts SET grace_ends_at = now() + interval '{left}'"
+                                    " WHERE agency_id = :a"), {"a": agency.agency_id})
+        await sweep(context)
+        await sweep(context)
+        await idle(owner_engine, agency.agency_id)
+        await eventually(lambda s=subject: any(s in m["Subject"] for m in smtp_inbox.to(agency.email)),
+                         what=subject)
+    assert await notices(owner_engine, agency.agency_id, "billing.grace_ending") == 2
+    assert (await billing(agency))["read_only"] is False
