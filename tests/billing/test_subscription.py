@@ -234,3 +234,19 @@ async def test_refresh_reads_the_subscription_without_waiting_for_the_webhook(ag
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "active" and r.json()["plan"]["key"] == "growth"
     assert r.json()["current_period_end"] is not None
+
+
+async def test_per_seat_quantity_follows_members_and_invitations(agency, stripe_double, owner_engine, billing_worker):
+    await subscribe(agency, stripe_double, owner_engine, "enterprise")
+    sub_id = stripe_double.requests("/v1/subscriptions/", method="GET")[-1]["path"].rsplit("/", 1)[1]
+    assert stripe_double.get(sub_id)["items"]["data"][0]["quantity"] == 10, "at least 10 seats"
+    invitations = []
+    for n in range(10):
+        r = await agency.req("POST", "/v1/invitations", json={"email": f"seat{n}-{uuid.uuid4().hex[:6]}@example.test",
+                                                              "role": "editor"})
+        assert r.status_code == 201, r.text
+        invitations.append(r.json()["id"])
+    await eventually(lambda: stripe_double.get(sub_id)["items"]["data"][0]["quantity"] == 11, what="11 seats")
+    r = await agency.req("DELETE", f"/v1/invitations/{invitations[0]}")
+    assert r.status_code in (200, 204), r.text
+    await eventually(lambda: stripe_double.get(sub_id)["items"]["data"][0]["quantity"] == 10, what="10 seats")
