@@ -12,6 +12,8 @@ import pytest
 import stripe
 from litestar.testing import AsyncTestClient
 
+from tests.workers.conftest import worker  # noqa: F401 - fixture
+
 WEBHOOK_SECRET = "whsec_chorus_test_secret"
 PRICES = (("starter", "price_chorus_starter"), ("growth", "price_chorus_growth"),
           ("agency", "price_chorus_agency"), ("enterprise", "price_chorus_enterprise"))
@@ -45,10 +47,6 @@ async def billing_client(billing_settings):
 
 
 @pytest.fixture
-def billing_worker(billing_settings):
-    from workers.broker import InProcessWorker
-
-    running = InProcessWorker(billing_settings, threads=2)
-    running.start()
-    yield running
-    running.stop(timeout_ms=5_000)
+def worker_settings(billing_settings):
+    """tests/workers/conftest.py's `worker` runs with the billing settings."""
+    return billing_settings

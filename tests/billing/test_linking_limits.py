@@ -30,7 +30,8 @@ async def _accounts(owner_engine, agency_id: str) -> int:
         return int(await conn.scalar(text(ACCOUNTS_SQL), {"a": agency_id}))
 
 
-async def test_linking_over_the_limit(linked_client, owner_engine, settings):
+async def _starter_with_eleven_accounts(linked_client, owner_engine, settings):
+    """A Starter agency (12 accounts) with one slot left, and its brand."""
     from tests.conftest import sign_up
 
     tenant = await sign_up(linked_client)
@@ -39,6 +40,11 @@ async def test_linking_over_the_limit(linked_client, owner_engine, settings):
     vault = settings.vault()
     for _ in range(11):
         await tenant.social_account(owner_engine, vault, brand["id"], "pinterest")
+    return tenant, brand, vault
+
+
+async def test_linking_over_the_limit(linked_client, owner_engine, settings):
+    tenant, brand, vault = await _starter_with_eleven_accounts(linked_client, owner_engine, settings)
     r = await _start(tenant, brand["id"])
     assert r.status_code == 201, r.text  # room for a 12th
     started = r.json()
@@ -56,14 +62,7 @@ async def test_linking_over_the_limit(linked_client, owner_engine, settings):
 
 
 async def test_reconnecting_an_account_takes_no_new_slot(linked_client, owner_engine, settings):
-    from tests.conftest import sign_up
-
-    tenant = await sign_up(linked_client)
-    await set_plan(owner_engine, tenant.agency_id, "starter")
-    brand = await tenant.brand()
-    vault = settings.vault()
-    for _ in range(11):
-        await tenant.social_account(owner_engine, vault, brand["id"], "pinterest")
+    tenant, brand, _ = await _starter_with_eleven_accounts(linked_client, owner_engine, settings)
     started = (await _start(tenant, brand["id"])).json()
     r = await linked_client.get(await _callback(started), headers={"Accept": "application/json"})
     assert r.status_code == 200 and r.json()["status"] == "connected", r.text

@@ -16,7 +16,9 @@ from sqlalchemy import text
 
 from domain.core.db import scoped_session, session_factory
 from tests.billing.helpers import draft_post
-from tests.billing.stripe_support import billing_client, billing_settings_for, billing_worker, deliver  # noqa: F401
+from tests.billing.stripe_support import (  # noqa: F401 - fixtures
+    billing_client, billing_settings_for, deliver, worker, worker_settings,
+)
 from tests.billing.test_subscription import (  # noqa: F401 - fixtures
     agency, billing, billing_settings, deliver_all, prices, subscribe,
 )
@@ -36,7 +38,7 @@ async def notices(owner_engine, agency_id: str, kind: str) -> int:
                                      {"a": agency_id, "k": kind}))
 
 
-async def test_dunning_from_a_failed_payment_to_read_only_and_back(agency, stripe_double, owner_engine, billing_worker,
+async def test_dunning_from_a_failed_payment_to_read_only_and_back(agency, stripe_double, owner_engine, worker,
                                                                    billing_settings, app_engine, smtp_inbox):
     await subscribe(agency, stripe_double, owner_engine, "starter")
     brand = await agency.brand()
@@ -71,7 +73,7 @@ async def test_dunning_from_a_failed_payment_to_read_only_and_back(agency, strip
     from workers.billing import sweep
     from workers.scheduler import SweepContext
 
-    due, _ = await sweep(SweepContext(billing_settings, app_engine, billing_worker.broker))
+    due, _ = await sweep(SweepContext(billing_settings, app_engine, worker.broker))
     assert uuid.UUID(agency.agency_id) in due
     await eventually(lambda: any("read-only" in m["Subject"] for m in smtp_inbox.to(agency.email)),
                      what="the read-only email")
@@ -84,7 +86,7 @@ async def test_dunning_from_a_failed_payment_to_read_only_and_back(agency, strip
         assert (await agency.req("GET", f"/v1/posts/{post['id']}")).json()["status"] == "scheduled", \
             "what was scheduled stays scheduled and will publish"
     # A second sweep sends nothing new.
-    await sweep(SweepContext(billing_settings, app_engine, billing_worker.broker))
+    await sweep(SweepContext(billing_settings, app_engine, worker.broker))
     await asyncio.sleep(0)
     assert await notices(owner_engine, agency.agency_id, "billing.read_only") == 1
 
@@ -102,7 +104,7 @@ async def test_dunning_from_a_failed_payment_to_read_only_and_back(agency, strip
                      what="the restored email")
 
 
-async def test_the_same_event_five_times_at_once_has_one_effect(agency, stripe_double, owner_engine, billing_worker,
+async def test_the_same_event_five_times_at_once_has_one_effect(agency, stripe_double, owner_engine, worker,
                                                                 smtp_inbox):
     await subscribe(agency, stripe_double, owner_engine, "starter")
     customer = stripe_double.get(subscription_of(stripe_double))["customer"]
@@ -204,12 +206,12 @@ async def test_a_hundred_random_orders_end_in_stripes_state(agency, stripe_doubl
         assert dict(row) == expected, f"order {run}: {[e['type'] for e in order]}"
 
 
-async def test_trial_reminders_and_the_end_of_chorus_own_trial(agency, owner_engine, billing_worker, billing_settings,
+async def test_trial_reminders_and_the_end_of_chorus_own_trial(agency, owner_engine, worker, billing_settings,
                                                                app_engine, smtp_inbox):
     from workers.billing import sweep
     from workers.scheduler import SweepContext
 
-    context = SweepContext(billing_settings, app_engine, billing_worker.broker)
+    context = SweepContext(billing_settings, app_engine, worker.broker)
     async with owner_engine.begin() as conn:
         await conn.execute(text("UPDATE billing_accounts SET trial_ends_at = now() + interval '2 days'"
                                 " WHERE agency_id = :a"), {"a": agency.agency_id})
@@ -234,7 +236,7 @@ async def test_trial_reminders_and_the_end_of_chorus_own_trial(agency, owner_eng
 
 
 async def test_stripe_trial_will_end_and_a_payment_needing_confirmation_tell_the_owners(
-        agency, stripe_double, owner_engine, billing_worker, smtp_inbox):
+        agency, stripe_double, owner_engine, worker, smtp_inbox):
     state = await subscribe(agency, stripe_double, owner_engine, "growth", trial=True)
     assert state["status"] == "trialing"
     sub_id = subscription_of(stripe_double)
@@ -259,7 +261,7 @@ async def test_stripe_trial_will_end_and_a_payment_needing_confirmation_tell_the
     assert state["status"] == "past_due" and state["read_only"] is False
 
 
-async def test_grace_reminders_three_days_and_one_day_before(agency, stripe_double, owner_engine, billing_worker,
+async def test_grace_reminders_three_days_and_one_day_before(agency, stripe_double, owner_engine, worker,
                                                              billing_settings, app_engine, smtp_inbox):
     from workers.billing import sweep
     from workers.scheduler import SweepContext
@@ -270,7 +272,7 @@ async def test_grace_reminders_three_days_and_one_day_before(agency, stripe_doub
     mark = stripe_double.last_event_id()
     stripe_double.advance(31 * DAY)
     await deliver_all(agency.client, stripe_double.events(since=mark), owner_engine)
-    context = SweepContext(billing_settings, app_engine, billing_worker.broker)
+    context = SweepContext(billing_settings, app_engine, worker.broker)
     for left, subject in (("2 days", "three days left"), ("12 hours", "one day left")):
         async with owner_engine.begin() as conn:
             await conn.execute(text(f"UPDATE billing_accounts SET grace_ends_at = now() + interval '{left}'"

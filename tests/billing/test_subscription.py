@@ -9,7 +9,9 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from tests.billing.stripe_support import billing_client, billing_settings_for, billing_worker, deliver  # noqa: F401
+from tests.billing.stripe_support import (  # noqa: F401 - fixtures
+    billing_client, billing_settings_for, deliver, worker, worker_settings,
+)
 from tests.conftest import sign_up
 from tests.stripe_double.fixtures import stripe_double  # noqa: F401
 from tests.workers.conftest import eventually
@@ -91,7 +93,7 @@ async def test_a_new_agency_starts_a_trial_and_sees_its_usage(agency):
 
 
 async def test_checkout_creates_the_customer_once_and_the_trial_carries_over(agency, stripe_double, owner_engine,
-                                                                          billing_worker):
+                                                                          worker):
     first = await agency.req("POST", "/v1/billing/checkout-sessions", json={"plan": "starter"})
     again = await agency.req("POST", "/v1/billing/checkout-sessions", json={"plan": "starter"})
     assert first.status_code == again.status_code == 201, first.text
@@ -116,7 +118,7 @@ async def test_checkout_creates_the_customer_once_and_the_trial_carries_over(age
 
 
 async def test_upgrade_is_invoiced_now_and_downgrade_freezes_what_is_over(agency, stripe_double, owner_engine,
-                                                                          billing_worker):
+                                                                          worker):
     state = await subscribe(agency, stripe_double, owner_engine, "growth")
     assert state["status"] == "active" and state["plan"]["key"] == "growth"
     for _ in range(4):
@@ -152,7 +154,7 @@ def agency_prices(stripe_double):
 
 
 async def test_a_lost_answer_is_retried_with_the_same_key_and_done_once(agency, stripe_double, owner_engine,
-                                                                         billing_worker):
+                                                                         worker):
     await subscribe(agency, stripe_double, owner_engine, "starter")
     sub_id = stripe_double.requests("/v1/subscriptions/", method="GET")[-1]["path"].rsplit("/", 1)[1]
     before = len(stripe_double.client().v1.invoices.list({"subscription": sub_id}).data)
@@ -165,7 +167,7 @@ async def test_a_lost_answer_is_retried_with_the_same_key_and_done_once(agency, 
     assert len(stripe_double.client().v1.invoices.list({"subscription": sub_id}).data) == before + 1
 
 
-async def test_stripe_down_is_a_503_and_changes_nothing(agency, stripe_double, owner_engine, billing_worker):
+async def test_stripe_down_is_a_503_and_changes_nothing(agency, stripe_double, owner_engine, worker):
     await subscribe(agency, stripe_double, owner_engine, "starter")
     stripe_double.fail_next("/v1/subscriptions/", count=10, mode="error", method="POST")
     r = await agency.req("POST", "/v1/billing/plan", json={"plan": "growth"})
@@ -173,7 +175,7 @@ async def test_stripe_down_is_a_503_and_changes_nothing(agency, stripe_double, o
     assert (await billing(agency))["plan"]["key"] == "starter"
 
 
-async def test_cancel_at_period_end_resume_then_end(agency, stripe_double, owner_engine, billing_worker, smtp_inbox):
+async def test_cancel_at_period_end_resume_then_end(agency, stripe_double, owner_engine, worker, smtp_inbox):
     await subscribe(agency, stripe_double, owner_engine, "starter")
     r = await agency.req("POST", "/v1/billing/cancel")
     assert r.status_code == 200 and r.json()["cancel_at_period_end"] is True and r.json()["read_only"] is False
@@ -194,7 +196,7 @@ async def test_cancel_at_period_end_resume_then_end(agency, stripe_double, owner
     assert r.status_code == 409 and r.json()["type"].endswith("/no-subscription")
 
 
-async def test_per_brand_quantity_follows_the_brands(agency, stripe_double, owner_engine, billing_worker):
+async def test_per_brand_quantity_follows_the_brands(agency, stripe_double, owner_engine, worker):
     await subscribe(agency, stripe_double, owner_engine, "agency")
     sub_id = stripe_double.requests("/v1/subscriptions/", method="GET")[-1]["path"].rsplit("/", 1)[1]
     assert stripe_double.get(sub_id)["items"]["data"][0]["quantity"] == 5
@@ -236,7 +238,7 @@ async def test_refresh_reads_the_subscription_without_waiting_for_the_webhook(ag
     assert r.json()["current_period_end"] is not None
 
 
-async def test_per_seat_quantity_follows_members_and_invitations(agency, stripe_double, owner_engine, billing_worker):
+async def test_per_seat_quantity_follows_members_and_invitations(agency, stripe_double, owner_engine, worker):
     await subscribe(agency, stripe_double, owner_engine, "enterprise")
     sub_id = stripe_double.requests("/v1/subscriptions/", method="GET")[-1]["path"].rsplit("/", 1)[1]
     assert stripe_double.get(sub_id)["items"]["data"][0]["quantity"] == 10, "at least 10 seats"
