@@ -7,7 +7,8 @@
 - `billing.sync_quantity()`: per-brand or per-seat pricing follows the usage.
 - `billing.review()`: reminders while a trial or grace period runs out, then read-only.
 - The sweep (`chorus scheduler`, every CHORUS_BILLING_SWEEP_SECONDS) finds both through
-  `chorus_billing_due(now)` (migration 0017, SECURITY DEFINER, ids only).
+  `chorus_billing_due(now)` (migration 0017, SECURITY DEFINER, ids only), and sends a
+  quantity check to every per-unit subscription (`chorus_billing_per_unit`, migration 0019).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy import text
 
 from domain.agencies.rules import Principal
 from domain.billing.events import HANDLE, handle, review, unhandled
+from domain.billing.plans import PLANS
 from domain.billing.service import SYNC_QUANTITY, sync_quantity
 from domain.core.clock import now
 from domain.core.context import Context
@@ -57,12 +59,19 @@ async def review_job(job: JobContext) -> None:
 
 
 async def sweep(ctx: SweepContext) -> tuple[list[UUID], list[UUID]]:
+    """Reviews for trials and grace periods running out, jobs again for Stripe events left
+    unhandled, and a quantity check for every per-brand or per-seat subscription (a no-op
+    without a change: it compares usage with the stored quantity before calling Stripe)."""
+    per_unit = [p.key for p in PLANS if p.pricing != "flat"]
     async with ctx.engine.connect() as conn:
         agencies = list((await conn.execute(text("SELECT * FROM chorus_billing_due(:at)"), {"at": now()})).scalars())
+        priced_per_unit = list((await conn.execute(text("SELECT * FROM chorus_billing_per_unit(:plans)"),
+                                                   {"plans": per_unit})).scalars())
     async with scoped_session(_factory(ctx)) as session:
         stale = await unhandled(session, older_than=RESEND_AFTER)
     await send_each(ctx.broker, REVIEW, [{"agency_id": str(a)} for a in agencies])
     await send_each(ctx.broker, HANDLE, [{"event_row_id": str(e)} for e in stale])
+    await send_each(ctx.broker, SYNC_QUANTITY, [{"agency_id": str(a)} for a in priced_per_unit])
     return agencies, stale
 
 

@@ -238,17 +238,34 @@ async def test_refresh_reads_the_subscription_without_waiting_for_the_webhook(ag
     assert r.json()["current_period_end"] is not None
 
 
-async def test_per_seat_quantity_follows_members_and_invitations(agency, stripe_double, owner_engine, worker):
+async def test_per_seat_quantity_follows_members_and_invitations(agency, stripe_double, owner_engine, worker,
+                                                                 app_engine):
     await subscribe(agency, stripe_double, owner_engine, "enterprise")
     sub_id = stripe_double.requests("/v1/subscriptions/", method="GET")[-1]["path"].rsplit("/", 1)[1]
     assert stripe_double.get(sub_id)["items"]["data"][0]["quantity"] == 10, "at least 10 seats"
     invitations = []
-    for n in range(10):
+    for n in range(12):
         r = await agency.req("POST", "/v1/invitations", json={"email": f"seat{n}-{uuid.uuid4().hex[:6]}@example.test",
                                                               "role": "editor"})
         assert r.status_code == 201, r.text
         invitations.append(r.json()["id"])
-    await eventually(lambda: stripe_double.get(sub_id)["items"]["data"][0]["quantity"] == 11, what="11 seats")
+    await eventually(lambda: stripe_double.get(sub_id)["items"]["data"][0]["quantity"] == 13, what="13 seats")
     r = await agency.req("DELETE", f"/v1/invitations/{invitations[0]}")
     assert r.status_code in (200, 204), r.text
-    await eventually(lambda: stripe_double.get(sub_id)["items"]["data"][0]["quantity"] == 10, what="10 seats")
+    await eventually(lambda: stripe_double.get(sub_id)["items"]["data"][0]["quantity"] == 12, what="12 seats")
+    # An invitation that simply expires frees a seat with no one acting: the billing sweep catches it.
+    async with owner_engine.begin() as conn:
+        await conn.execute(text("UPDATE invitations SET expires_at = now() - interval '1 minute' WHERE id = :i"),
+                           {"i": invitations[1]})
+    # The sweep names this agency (other tests' agencies too: only this one's job is sent here,
+    # as their doubles are gone) and sends it the job it sends each of them.
+    from domain.billing.service import SYNC_QUANTITY
+    from workers.broker import send_each
+
+    async with app_engine.connect() as conn:
+        named = (await conn.execute(text("SELECT * FROM chorus_billing_per_unit(:p)"),
+                                    {"p": ["agency", "enterprise"]})).scalars().all()
+    assert uuid.UUID(agency.agency_id) in named
+    await send_each(worker.broker, SYNC_QUANTITY, [{"agency_id": agency.agency_id}])
+    await eventually(lambda: stripe_double.get(sub_id)["items"]["data"][0]["quantity"] == 11,
+                     what="the sweep's quantity fix")
