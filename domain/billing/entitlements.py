@@ -25,7 +25,8 @@ members first (oldest first), pending invitations are never frozen but still cou
 one new joins until the agency is under its limit. API keys are all frozen when the plan has
 no API access. What a frozen object refuses (402 `frozen-by-plan`):
 
-- a frozen brand: new posts, scheduling its posts, linking accounts to it, new share links
+- a frozen brand: new posts, scheduling its posts, linking accounts to it, new share links,
+  campaigns and media uploads
   (reading it and editing its drafts stay allowed);
 - a frozen member: new tokens (sign-in, refresh, switch); freezing bumps the membership's
   version, so their current access token stops at the next request;

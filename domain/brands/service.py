@@ -244,6 +244,8 @@ class CampaignService:
     async def create(self, data: s.CampaignCreate) -> Campaign:
         self.ctx.require(Action.CAMPAIGNS_WRITE)
         brand = await self._brand(data.brand_id)
+        if brand.frozen_at is not None:  # over the plan's brand limit: no new work on it
+            await entitlements.require_not_frozen(self.session, self.ctx.agency_id, brand_ids=[brand.id])
         _check_dates(data.start_date, data.end_date)
         if data.status not in (CampaignStatus.DRAFT, CampaignStatus.PLANNED, CampaignStatus.ACTIVE):
             raise ValidationFailedError.field("status", "A new campaign starts as draft, planned or active")

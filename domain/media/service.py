@@ -175,6 +175,10 @@ class MediaService:
         brand = await self.ctx.get(Brand, brand_id, what="brand")
         if brand.status == BrandStatus.ARCHIVED.value:
             raise BrandArchivedError("Unarchive the brand before adding media to it")
+        if brand.frozen_at is not None:  # over the plan's brand limit: no new work on it
+            from domain.billing.entitlements import require_not_frozen
+
+            await require_not_frozen(self.session, self.ctx.agency_id, brand_ids=[brand.id])
         return brand
 
     async def create(self, brand: Brand, incoming: IncomingFile, fields: UploadFields) -> MediaAsset:

@@ -8,7 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
-from tests.billing.helpers import apply_plan, frozen_report, set_plan
+from tests import media_files as mf
+from tests.api.test_media import upload
+
+from tests.billing.helpers import apply_plan, count, frozen_report, set_plan
 
 
 def a_range() -> dict[str, str]:
@@ -38,6 +41,13 @@ async def test_downgrade_freezes_newest_brands_and_archiving_thaws(tenant, owner
     assert r.status_code == 402 and r.json()["type"].endswith("/frozen-by-plan"), r.text
     assert r.json()["limit"] == "brands" and r.json()["upgrade_to"] == "growth"
     assert (await tenant.req("GET", f"/v1/brands/{brands[4]['id']}")).status_code == 200
+    # Nor new campaigns or media.
+    r = await tenant.req("POST", "/v1/campaigns", json={"brand_id": brands[4]["id"], "name": "Navidad", "objective": "awareness",
+                                                          "start_date": "2027-12-01", "end_date": "2027-12-31"})
+    assert r.status_code == 402 and r.json()["type"].endswith("/frozen-by-plan"), r.text
+    r = await upload(tenant, brands[4]["id"], mf.image("JPEG", (600, 600)))
+    assert r.status_code == 402 and r.json()["type"].endswith("/frozen-by-plan"), r.text
+    assert await count(owner_engine, "SELECT count(*) FROM media_assets WHERE agency_id = :a", tenant.agency_id) == 0
     # Still over the limit: no new brand.
     r = await tenant.req("POST", "/v1/brands", json={"name": "Sixth", "time_zone": "UTC", "language": "en"})
     assert r.status_code == 402 and r.json()["usage"] == 5
