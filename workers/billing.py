@@ -25,7 +25,7 @@ from domain.billing.plans import PLANS
 from domain.billing.service import SYNC_QUANTITY, sync_quantity
 from domain.core.clock import now
 from domain.core.context import Context
-from domain.core.db import scoped_session
+from domain.core.db import scoped_session, session_factory
 from workers.broker import JobContext, actor, send_each
 from workers.scheduler import SWEEPS, SweepContext
 
@@ -67,18 +67,12 @@ async def sweep(ctx: SweepContext) -> tuple[list[UUID], list[UUID]]:
         agencies = list((await conn.execute(text("SELECT * FROM chorus_billing_due(:at)"), {"at": now()})).scalars())
         priced_per_unit = list((await conn.execute(text("SELECT * FROM chorus_billing_per_unit(:plans)"),
                                                    {"plans": per_unit})).scalars())
-    async with scoped_session(_factory(ctx)) as session:
+    async with scoped_session(session_factory(ctx.engine)) as session:
         stale = await unhandled(session, older_than=RESEND_AFTER)
     await send_each(ctx.broker, REVIEW, [{"agency_id": str(a)} for a in agencies])
     await send_each(ctx.broker, HANDLE, [{"event_row_id": str(e)} for e in stale])
     await send_each(ctx.broker, SYNC_QUANTITY, [{"agency_id": str(a)} for a in priced_per_unit])
     return agencies, stale
-
-
-def _factory(ctx: SweepContext):  # noqa: ANN202
-    from sqlalchemy.ext.asyncio import async_sessionmaker
-
-    return async_sessionmaker(ctx.engine, expire_on_commit=False)
 
 
 SWEEPS.register("billing.dunning", every=lambda settings: settings.billing_sweep_seconds, fn=sweep)

@@ -27,9 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.agencies.rules import Principal
 from domain.billing.models import BillingAccount, StripeEvent
-from domain.billing.service import send_notice
+from domain.billing.service import follow_subscription, send_notice
 from domain.billing.stripe_api import StripeCalls
-from domain.billing.sync import apply_subscription, lock_account
+from domain.billing.sync import lock_account
 from domain.core.clock import now
 from domain.core.context import Context
 from domain.core.db import set_tenant
@@ -171,13 +171,7 @@ async def handle(session: AsyncSession, event_row_id: UUID, settings: Settings) 
         facts = await calls.subscription(subscription_id)
         if facts.customer != account.stripe_customer_id and account.stripe_customer_id is not None:
             return _done(row, "ignored (another customer)"), agency_id, []
-        applied, plan_changed = apply_subscription(account, facts, settings, now())
-        notices += applied
-        if plan_changed:
-            from domain.billing.entitlements import apply_plan
-
-            await session.flush()
-            await apply_plan(session, agency_id)
+        notices += await follow_subscription(ctx, account, facts, settings)
     if event["type"] == "customer.subscription.trial_will_end" and account.status == "trialing":
         notices.append("trial_ending")
     extra: dict[str, Any] = {}

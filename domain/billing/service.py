@@ -133,6 +133,19 @@ async def send_notice(ctx: Context, account: BillingAccount, kind: str, **detail
                  data={"status": account.status, "plan": account.plan})
 
 
+async def follow_subscription(ctx: Context, account: BillingAccount, facts: SubscriptionFacts,
+                              settings: Settings) -> list[str]:
+    """Apply the subscription as Stripe holds it to the agency's account, and recompute what
+    the plan freezes when the plan (or whether it has ended) changed. Returns the notices due."""
+    from domain.billing.entitlements import apply_plan
+
+    notices, plan_changed = apply_subscription(account, facts, settings, now())
+    await ctx.session.flush()
+    if plan_changed:
+        await apply_plan(ctx.session, ctx.agency_id)
+    return notices
+
+
 class BillingService:
     def __init__(self, ctx: Context, settings: Settings) -> None:
         self.ctx = ctx
@@ -169,8 +182,6 @@ class BillingService:
 
         self.ctx.require(Action.BILLING_READ)
         account = await self._account()
-        if account is not None:
-            await self.session.flush()
         state = standing(account, now())
         counts = await usage(self.session, self.ctx.agency_id)
         current = state.plan
@@ -269,17 +280,14 @@ class BillingService:
             raise NoSubscriptionError()
         return account
 
+    async def _follow(self, account: BillingAccount, facts: SubscriptionFacts) -> None:
+        for kind in await follow_subscription(self.ctx, account, facts, self.settings):
+            await send_notice(self.ctx, account, kind)
+
     async def _applied(self, account: BillingAccount, facts: SubscriptionFacts, action: str,
                        changes: dict[str, Any]) -> s.BillingOut:
-        from domain.billing.entitlements import apply_plan
-
-        notices, plan_changed = apply_subscription(account, facts, self.settings, now())
         account.change_seq += 1
-        await self.session.flush()
-        if plan_changed:
-            await apply_plan(self.session, self.ctx.agency_id)
-        for kind in notices:
-            await send_notice(self.ctx, account, kind)
+        await self._follow(account, facts)
         await self.ctx.audit(action, "billing_account", account.id, changes)
         return await self.overview()
 
@@ -298,16 +306,8 @@ class BillingService:
             found.sort(key=lambda f: f.id != account.stripe_subscription_id)
         live = [f for f in found if f.status not in ENDED_STATUSES]
         chosen = (live or found)[:1]
-        if not chosen:
-            return await self.overview()
-        from domain.billing.entitlements import apply_plan
-
-        notices, plan_changed = apply_subscription(account, chosen[0], self.settings, now())
-        await self.session.flush()
-        if plan_changed:
-            await apply_plan(self.session, self.ctx.agency_id)
-        for kind in notices:
-            await send_notice(self.ctx, account, kind)
+        if chosen:
+            await self._follow(account, chosen[0])
         return await self.overview()
 
     async def change_plan(self, data: s.PlanChoice) -> s.BillingOut:
@@ -375,7 +375,7 @@ async def sync_quantity(ctx: Context, settings: Settings) -> str:
         account.stripe_subscription_id, key=f"chorus:{account.id}:quantity:{account.change_seq}:{quantity}",
         params={"items": [{"id": account.stripe_item_id, "quantity": quantity}], "proration_behavior": "create_prorations"})
     before = account.quantity
-    apply_subscription(account, facts, settings, now())
+    await follow_subscription(ctx, account, facts, settings)  # the price is unchanged: no notice is due
     account.change_seq += 1
     await ctx.audit("billing.quantity_changed", "billing_account", account.id, {"from": before, "to": account.quantity})
     return f"quantity {before} -> {account.quantity}"

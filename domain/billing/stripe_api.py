@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import stripe
@@ -22,6 +22,7 @@ from domain.core.errors import DomainError
 from domain.core.settings import Settings
 
 log = logging.getLogger("chorus.billing.stripe")
+T = TypeVar("T")
 
 
 class StripeUnavailableError(DomainError):
@@ -96,13 +97,18 @@ class Session(msgspec.Struct, kw_only=True):
     url: str | None = None
 
 
-def subscription_facts(obj: Any) -> SubscriptionFacts:
-    """A Stripe subscription (SDK object or plain dict) as the facts Chorus keeps."""
+def _shaped(obj: Any, shape: type[T], what: str) -> T:
+    """A Stripe object (SDK object or plain dict) as `shape`, or a clear error."""
     raw = obj.to_dict() if hasattr(obj, "to_dict") else obj
     try:
-        sub = msgspec.convert(raw, _Subscription, strict=False)
+        return msgspec.convert(raw, shape, strict=False)
     except msgspec.ValidationError as exc:
-        raise StripeUnavailableError(f"Stripe answered a subscription of an unexpected shape: {exc}") from exc
+        raise StripeUnavailableError(f"Stripe answered {what} of an unexpected shape: {exc}") from exc
+
+
+def subscription_facts(obj: Any) -> SubscriptionFacts:
+    """A Stripe subscription (SDK object or plain dict) as the facts Chorus keeps."""
+    sub = _shaped(obj, _Subscription, "a subscription")
     customer = sub.customer if isinstance(sub.customer, str) else str(sub.customer.get("id", ""))
     return SubscriptionFacts(
         id=sub.id, customer=customer, status=sub.status,
@@ -114,11 +120,7 @@ def subscription_facts(obj: Any) -> SubscriptionFacts:
 
 
 def session_of(obj: Any) -> Session:
-    raw = obj.to_dict() if hasattr(obj, "to_dict") else obj
-    try:
-        return msgspec.convert(raw, Session, strict=False)
-    except msgspec.ValidationError as exc:
-        raise StripeUnavailableError(f"Stripe answered a session of an unexpected shape: {exc}") from exc
+    return _shaped(obj, Session, "a session")
 
 
 # One client per event loop and configuration: its HTTPX connection pool belongs to the loop
