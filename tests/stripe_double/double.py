@@ -28,6 +28,8 @@ from urllib.parse import parse_qs
 import httpx
 import stripe
 
+from tests.loopback import lifespan, read_body
+
 from .wire import (
     StripeError,
     apply_metadata,
@@ -1454,21 +1456,11 @@ class StripeDouble:
 
     async def __call__(self, scope: dict[str, Any], receive: Callable, send: Callable) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await lifespan(receive, send)
+            return
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         method = scope["method"]
         path = scope["path"]
         query = scope.get("query_string", b"").decode("latin-1")

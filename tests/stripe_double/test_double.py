@@ -352,30 +352,16 @@ def test_event_signatures_verify_and_tampering_fails(stripe_double, stripe_plans
 
 
 def test_automatic_delivery_posts_signed_events(stripe_double, stripe_plans):
-    from tests.loopback import serve
+    from tests.loopback import Receiver, serve
 
-    received: list[tuple[bytes, str]] = []
-
-    async def receiver(scope, receive, send):
-        if scope["type"] != "http":
-            return
-        body = b""
-        while True:
-            m = await receive()
-            body += m.get("body", b"")
-            if not m.get("more_body"):
-                break
-        if scope["method"] == "POST":
-            received.append((body, dict(scope["headers"])[b"stripe-signature"].decode()))
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
-
-    with serve(receiver, ready_path="/") as hook:
+    hook_app = Receiver()
+    with serve(hook_app, ready_path="/") as hook:
         stripe_double.webhook_url = hook + "/webhooks/stripe"
         client = stripe_double.client()
         _subscribe(stripe_double, client, stripe_plans)
         records = stripe_double.wait_deliveries(timeout=60)
     assert records and all(r["ok"] for r in records)
+    received = [(r["body"], r["headers"]["stripe-signature"]) for r in hook_app.received]
     sent_ids = [json.loads(body)["id"] for body, _ in received]
     assert sent_ids == [r["event"] for r in records]
     for body, header in received:

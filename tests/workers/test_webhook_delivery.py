@@ -15,42 +15,8 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 
 from tests.api.test_webhooks import documented_verifier
-from tests.loopback import serve
+from tests.loopback import Receiver, serve
 from tests.workers.conftest import eventually
-
-
-class Receiver:
-    """A tiny ASGI app that records every POST and answers `status` (a list: one per call,
-    the last one repeated)."""
-
-    def __init__(self) -> None:
-        self.received: list[dict] = []
-        self.statuses = [200]
-        self.lock = threading.Lock()
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                else:
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        status = 200
-        if scope["method"] == "POST":
-            with self.lock:
-                status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
-                self.received.append({"path": scope["path"], "body": body, "status": status,
-                                      "headers": {k.decode().lower(): v.decode() for k, v in scope["headers"]}})
-        await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]})
-        await send({"type": "http.response.body", "body": b"ok" if status < 300 else b"receiver says no " * 100})
 
 
 @pytest.fixture

@@ -15,8 +15,7 @@ from tests.workers.conftest import eventually
 from tests.workers.test_publishing import (  # noqa: F401 - fixtures
     _due_post, _fault, _link, _settled, _sweep, _who, app_role_engine, pub_settings, sandbox,
 )
-from tests.workers.test_webhook_delivery import Receiver
-from tests.loopback import serve
+from tests.loopback import Receiver, serve
 
 
 @pytest.fixture
